@@ -1,0 +1,3 @@
+from flowscope.cli import main
+
+main()

@@ -1,0 +1,226 @@
+"""The ``flowscope`` command: a thin shell over the library.
+
+Each command parses its options, calls one core function and renders the result. Errors from the
+core (:mod:`flowscope.errors`) become one line on stderr and an exit code; ``--debug`` shows the
+traceback instead. Exit codes: 0 done; 1 error; 2 bad usage; 3 loaded, but some records were
+set aside in ``rejects``; 4 some inputs could not be loaded at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from flowscope import render
+from flowscope.commands.common import (
+    CsvOpt,
+    JsonOpt,
+    StoreOpt,
+    err,
+    layout_option,
+    out,
+    print_rows,
+    report,
+    run_ingest,
+    state,
+    store_url,
+)
+from flowscope.errors import FlowscopeError
+from flowscope.schema import DERIVED, FIELDS
+from flowscope.store import open_store
+
+app = typer.Typer(
+    name="flowscope",
+    help="See what happens on an AWS network: read VPC Flow Logs, store them typed, ask.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _main(
+    store: StoreOpt = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    state.store = store
+    state.debug = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Files or folders (recursive) of flow logs: text, .gz or Parquet; '-' for stdin."
+        ),
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="LogFormat of records without a header line, "
+            "e.g. '${version} ${srcaddr} ...'. Default: the v2 default format.",
+        ),
+    ] = None,
+    store: StoreOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print the summary.")] = False,
+) -> None:
+    """Load flow logs into the store (each input once: a re-run adds nothing)."""
+    from flowscope.sources.files import local_units
+
+    layout = layout_option(fmt)
+    summary = run_ingest(local_units(paths), store_url(store), layout, quiet)
+    report(summary, quiet)
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A SQL query (DuckDB dialect) over flows.")],
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+) -> None:
+    """Run a read-only SQL query, e.g. "select dstport, count(*) from flows group by 1"."""
+    from flowscope.query.sql import run_sql
+
+    result = run_sql(open_store(store_url(store)), query)
+    print_rows(result.columns, result.rows, as_json, as_csv)
+
+
+@app.command()
+def fields(as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+    """List the columns of the flows table: AWS field, version, type."""
+    rows: list[tuple[object, ...]] = [
+        (f.column, "${" + f.name + "}", f.version, f.sql_type) for f in FIELDS
+    ]
+    rows += [(d.column, "(derived)", None, d.sql_type) for d in DERIVED]
+    print_rows(["column", "aws_field", "version", "type"], rows, as_json, as_csv)
+
+
+@app.command()
+def rejects(
+    store: StoreOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many rows.")] = 50,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+) -> None:
+    """Show records that were set aside, with file, line and reason."""
+    from flowscope.query.sql import run_sql
+
+    result = run_sql(
+        open_store(store_url(store)),
+        f"SELECT source, line, reason, raw FROM rejects ORDER BY load_id, line LIMIT {int(limit)}",
+    )
+    print_rows(result.columns, result.rows, as_json, as_csv)
+
+
+@app.command()
+def loads(
+    store: StoreOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many rows.")] = 50,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+) -> None:
+    """Show the loads ledger, newest first."""
+    from flowscope.query.sql import run_sql
+
+    result = run_sql(
+        open_store(store_url(store)),
+        "SELECT load_id, source, rows, rejects, layout, notes, finished FROM loads "
+        f"ORDER BY load_id DESC LIMIT {int(limit)}",
+    )
+    print_rows(result.columns, result.rows, as_json, as_csv)
+
+
+def print_overview(store_url: str | None) -> None:
+    from flowscope.query.sql import overview
+
+    o = overview(open_store(store_url))
+    out.print(
+        f"[bold]{o['flows']:,}[/bold] flows, {render.human(o['bytes'], 'B')}, "
+        f"from {o['first']} to {o['last']}",
+        highlight=False,
+    )
+    out.print(
+        "by action: " + ", ".join(f"{k} {v:,}" for k, v in o["by_action"].items()), highlight=False
+    )
+    out.print(
+        "by status: " + ", ".join(f"{k} {v:,}" for k, v in o["by_status"].items()), highlight=False
+    )
+    out.print(
+        "top destination ports: "
+        + ", ".join(f"{p['dstport']}/{p['protocol']} {p['flows']:,}" for p in o["top_dstports"]),
+        highlight=False,
+    )
+
+
+@app.command()
+def demo(
+    store: StoreOpt = None,
+    data: Annotated[Path, typer.Option(help="Where to write the generated flow logs.")] = Path(
+        "demo-data"
+    ),
+    hours: Annotated[float, typer.Option(help="Hours of traffic to generate.")] = 24.0,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
+) -> None:
+    """Generate a day of realistic flow logs, ingest them and print a summary."""
+    from flowscope.demo.generate import DemoSpec, default_start, write_demo
+    from flowscope.sources.files import local_units
+
+    spec = DemoSpec(start=default_start(), hours=hours, seed=seed)
+    err.print(f"writing demo flow logs to {data}/ …", highlight=False)
+    files = write_demo(data, spec)
+    err.print(f"{len(files)} files written; ingesting …", highlight=False)
+    summary = run_ingest(local_units([str(data)]), store_url(store), None)
+    report(summary, quiet=True)
+    print_overview(store_url(store))
+    raise typer.Exit(summary.exit_code)
+
+
+# Command modules register themselves here, one line each.
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = e.exit_code
+    except click.exceptions.Abort:
+        err.print("aborted")
+        code = 130
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        code = 130
+    except FlowscopeError as e:
+        if state.debug:
+            raise
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        code = e.exit_code
+    except Exception as e:
+        if state.debug:
+            raise
+        err.print(
+            f"[red]unexpected error:[/red] {type(e).__name__}: {e} "
+            "(run with --debug for the traceback)",
+            highlight=False,
+        )
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,1 @@
+"""The CLI commands, grouped by what they do; ``flowscope.cli`` assembles them."""

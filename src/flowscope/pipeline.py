@@ -1,0 +1,133 @@
+"""The ingest pipeline: units from a source, parsed and enriched, committed to a store.
+
+Top to bottom: for each unit, skip it if the ledger already has its identity; otherwise open a
+load, append its parsed batches (rows and rejects), and commit the load with the unit's cursor.
+An error reading a unit rolls its load back and is reported; the next unit still loads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from flowscope.errors import InputError
+from flowscope.parse.layout import Layout
+from flowscope.parse.text import Reject
+from flowscope.sources import Reading, Unit
+from flowscope.store.duck import DuckStore, DuckWriter
+
+log = logging.getLogger(__name__)
+
+#: How many rejects of one unit are kept in memory for the summary (all go to the store).
+SAMPLE_REJECTS = 5
+
+
+class AlreadyLoaded(Exception):
+    """Raised inside a load to roll it back when a streamed input's hash is already known."""
+
+
+@dataclass
+class UnitResult:
+    name: str
+    status: str  # "loaded", "skipped" (already loaded), "failed"
+    rows: int = 0
+    rejects: int = 0
+    layout: str = ""
+    notes: list[str] = field(default_factory=list)
+    sample: list[Reject] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class Summary:
+    units: list[UnitResult] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(u.rows for u in self.units)
+
+    @property
+    def rejects(self) -> int:
+        return sum(u.rejects for u in self.units)
+
+    def count(self, status: str) -> int:
+        return sum(1 for u in self.units if u.status == status)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all loaded; 3 some records set aside; 4 some inputs failed (see the README)."""
+        if self.count("failed"):
+            return 4
+        if self.rejects:
+            return 3
+        return 0
+
+
+Progress = Callable[[UnitResult], None]
+
+
+def ingest(
+    units: Iterable[Unit],
+    store: DuckStore,
+    fmt: Layout | None = None,
+    progress: Progress | None = None,
+    rows_done: Callable[[int], None] | None = None,
+) -> Summary:
+    """Load every unit into ``store``; one transaction per unit."""
+    summary = Summary()
+    with store.write() as writer:
+        for unit in units:
+            result = _load_unit(unit, writer, fmt, rows_done)
+            summary.units.append(result)
+            if progress:
+                progress(result)
+            writer.yield_to_readers()
+    return summary
+
+
+def _load_unit(
+    unit: Unit, writer: DuckWriter, fmt: Layout | None, rows_done: Callable[[int], None] | None
+) -> UnitResult:
+    if unit.identity is not None:
+        prior = writer.loaded(unit.identity)
+        if prior is not None:
+            return UnitResult(
+                unit.name,
+                "skipped",
+                notes=[f"already loaded (load {prior.load_id}, {prior.source})"],
+            )
+    info = Reading()
+    result = UnitResult(unit.name, "loaded")
+    try:
+        with writer.load(unit.name, unit.identity) as job:
+            for parsed in unit.read(fmt, info):
+                job.append(parsed)
+                if len(result.sample) < SAMPLE_REJECTS:
+                    result.sample.extend(parsed.rejects[: SAMPLE_REJECTS - len(result.sample)])
+                if rows_done:
+                    rows_done(parsed.table.num_rows + len(parsed.rejects))
+            if job.identity is None and unit.identity is not None:
+                prior = writer.loaded(unit.identity)
+                if prior is not None:
+                    raise AlreadyLoaded(prior.source)
+                job.identity = unit.identity
+            if info.layout is not None:
+                job.layout = info.layout.describe()
+            if job.rows == 0 and job.rejected > 0:
+                info.notes.append(
+                    "no record matched the layout "
+                    f"({info.layout.describe() if info.layout else 'Parquet'}); "
+                    "is --format right?"
+                )
+            job.notes.extend(info.notes)
+            if unit.cursor is not None:
+                job.set_cursor(*unit.cursor)
+            result.rows, result.rejects = job.rows, job.rejected
+    except AlreadyLoaded as e:
+        return UnitResult(unit.name, "skipped", notes=[f"already loaded ({e})"])
+    except InputError as e:
+        return UnitResult(unit.name, "failed", error=str(e), notes=info.notes)
+    result.layout = info.layout.describe() if info.layout else "Parquet schema"
+    result.notes = info.notes
+    return result

@@ -1,0 +1,1 @@
+"""The query layer: questions asked of a store, answered as plain data."""
