@@ -58,7 +58,6 @@ class TextReader:
         self.gzipped = gzipped
         self.block_size = block_size
         self.notes: list[str] = []
-        self.lines = 0
 
     def _blocks(self) -> Iterator[tuple[bytes, int]]:
         """(block of whole lines, number of its first line), decompressed on a thread."""
@@ -117,7 +116,6 @@ class TextReader:
                     )
                 block, first_line = self._take_header(block, first_line)
                 parser = BlockParser(self.layout)
-            self.lines = first_line + block.count(b"\n") - 1 + (0 if block.endswith(b"\n") else 1)
             yield parser.parse(block, first_line)
         if parser is None:
             self.notes.append("empty input: no records")

@@ -27,6 +27,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -257,9 +258,12 @@ class DuckWriter:
             job.finish()
             con.commit()
         except BaseException:
+            job.close()
             with suppress(duckdb.Error):
                 con.rollback()
             raise
+        finally:
+            job.close()
 
     def _tables(self, columns: tuple[str, ...]) -> str:
         """The physical table for rows with exactly ``columns``, created on first use."""
@@ -299,6 +303,24 @@ class Load:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     _pending: list[pa.Table] = field(default_factory=list)
     _pending_rows: int = 0
+    # Inserts run on one background thread (DuckDB releases the GIL) so that parsing the next
+    # block overlaps storing the last; at most one insert is in flight, and every other use
+    # of the connection waits for it first.
+    _pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="flowscope-insert")
+    )
+    _inflight: Future[None] | None = None
+
+    def wait(self) -> None:
+        """Wait for the insert in flight; its error, if any, is raised here."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            inflight.result()
+
+    def close(self) -> None:
+        with suppress(BaseException):
+            self.wait()
+        self._pool.shutdown(wait=True)
 
     def append(self, parsed: Parsed, source: str | None = None) -> None:
         table = parsed.table
@@ -318,6 +340,7 @@ class Load:
             return
         batch = enrich(pa.concat_tables(self._pending))
         self._pending, self._pending_rows = [], 0
+        self.wait()
         keep = [
             c
             for c in ALL_COLUMNS
@@ -327,7 +350,8 @@ class Load:
         ]
         table = self.tables((*keep, LOAD_ID))
         cols = ", ".join(quote(c) for c in keep)
-        self._insert_arrow(
+        self._inflight = self._pool.submit(
+            self._insert_arrow,
             f"INSERT INTO {quote(table)} ({cols}, {LOAD_ID}) "
             f"SELECT {cols}, {self.load_id}::BIGINT FROM {{}}",
             batch.select(keep),
@@ -356,6 +380,7 @@ class Load:
             ],
             schema=_REJECT_SCHEMA,
         )
+        self.wait()
         self._insert_arrow("INSERT INTO rejects SELECT * FROM {}", rej)
         self.rejected += len(rejects)
 
@@ -364,6 +389,7 @@ class Load:
 
     def finish(self) -> None:
         self.flush()
+        self.wait()
         for key, value in self.cursors.items():
             _run(
                 self.con,

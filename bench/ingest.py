@@ -1,0 +1,154 @@
+"""Ingest benchmark: flowscope ingest vs gzip alone vs a naive per-line Python parser.
+
+Generates N default-format records as one .log.gz (with the S3 header line), then prints, side by
+side in one run:
+
+- gzip decompression alone (zlib, streaming: the floor for any reader of the file);
+- ``flowscope ingest`` end to end into a fresh DuckDB store (the real command in a subprocess,
+  process start-up included), with its peak RSS;
+- a naive per-line Python parser (split, int(), a dict per record; no validation and no store),
+  the code a user would otherwise write; run over a sample and extrapolated when N is large;
+- the same naive parser storing its dicts with DuckDB ``executemany`` (the recipe's "one
+  request per record" habit, minus the HTTP), over a smaller sample.
+
+Usage: ``python bench/ingest.py [--records 2000000] [--keep DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import duckdb
+
+from flowscope.demo.generate import write_benchmark_file
+
+FIELDS = (
+    "version account_id interface_id srcaddr dstaddr srcport dstport protocol packets bytes "
+    "start end action log_status"
+).split()
+INTS = {0, 5, 6, 7, 8, 9, 10, 11}
+
+
+def decompress_only(path: Path) -> float:
+    t = time.perf_counter()
+    d = zlib.decompressobj(31)
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            d.decompress(chunk)
+    return time.perf_counter() - t
+
+
+def naive_parse(path: Path, limit: int) -> tuple[float, int]:
+    t = time.perf_counter()
+    n = 0
+    rows = []
+    with gzip.open(path, "rt") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            rows.append(
+                {
+                    k: (None if v == "-" else int(v) if i in INTS else v)
+                    for i, (k, v) in enumerate(zip(FIELDS, parts, strict=True))
+                }
+            )
+            n += 1
+            if n >= limit:
+                break
+    return time.perf_counter() - t, n
+
+
+def naive_store(path: Path, limit: int, tmp: Path) -> tuple[float, int]:
+    con = duckdb.connect(str(tmp / "naive.duckdb"))
+    con.execute("CREATE TABLE flows (" + ", ".join(f'"{c}" VARCHAR' for c in FIELDS) + ")")
+    t = time.perf_counter()
+    n = 0
+    batch = []
+    with gzip.open(path, "rt") as f:
+        next(f)
+        for line in f:
+            batch.append(line.split())
+            n += 1
+            if len(batch) == 1000:
+                con.executemany("INSERT INTO flows VALUES (" + ",".join("?" * 14) + ")", batch)
+                batch = []
+            if n >= limit:
+                break
+    if batch:
+        con.executemany("INSERT INTO flows VALUES (" + ",".join("?" * 14) + ")", batch)
+    con.close()
+    return time.perf_counter() - t, n
+
+
+def flowscope_ingest(path: Path, store: Path) -> tuple[float, int]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "flowscope", "-s", str(store), "ingest", "-q", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"flowscope ingest failed: {proc.stderr}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, max(peak, before)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=2_000_000)
+    ap.add_argument("--naive-sample", type=int, default=500_000)
+    ap.add_argument("--store-sample", type=int, default=50_000)
+    ap.add_argument("--keep", type=Path, help="keep the generated file and store here")
+    args = ap.parse_args()
+    n = args.records
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = args.keep or Path(tmpdir)
+        tmp.mkdir(parents=True, exist_ok=True)
+        path = tmp / f"bench-{n}.log.gz"
+        if not path.exists():
+            t = time.perf_counter()
+            write_benchmark_file(path, n)
+            print(f"generated {n:,} records in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+        size = path.stat().st_size
+        store = tmp / "bench.duckdb"
+        store.unlink(missing_ok=True)
+        dec = decompress_only(path)
+        ing, rss_kb = flowscope_ingest(path, store)
+        naive_t, naive_n = naive_parse(path, min(n, args.naive_sample))
+        store_t, store_n = naive_store(path, min(n, args.store_sample), tmp)
+        count = duckdb.connect(str(store), read_only=True).execute(
+            "SELECT count(*) FROM flows"
+        ).fetchall()[0][0]
+    assert count == n, f"stored {count} of {n}"
+    naive_rate = naive_n / naive_t
+    store_rate = store_n / store_t
+    rows = [
+        ("gzip decompression alone", n / dec, dec, ""),
+        ("flowscope ingest (end to end)", n / ing, ing, f"peak RSS {rss_kb / 1024:.0f} MiB"),
+        ("naive per-line parser (no store)", naive_rate, n / naive_rate, f"sample {naive_n:,}"),
+        ("naive parser + executemany", store_rate, n / store_rate, f"sample {store_n:,}"),
+    ]
+    print(f"\n{n:,} records, {size / 1e6:.1f} MB gzip\n")
+    print(f"{'':36} {'records/s':>12} {'seconds':>9}")
+    for name, rate, secs, note in rows:
+        print(f"{name:36} {rate:12,.0f} {secs:9.2f}  {note}")
+    print(
+        f"\ningest / decompression time: {ing / dec:.1f}x (target <= 2x)\n"
+        f"ingest vs naive parser rate: {(n / ing) / naive_rate:.1f}x (target >= 20x)\n"
+        f"ingest vs naive parser + store: {(n / ing) / store_rate:.0f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
