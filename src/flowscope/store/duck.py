@@ -285,7 +285,7 @@ class DuckWriter:
 
 
 #: Rows buffered before an INSERT: DuckDB appends large batches much faster than small ones.
-FLUSH_ROWS = 1_000_000
+FLUSH_ROWS = 500_000
 
 
 @dataclass
