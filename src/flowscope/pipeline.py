@@ -15,7 +15,7 @@ from flowscope.errors import InputError
 from flowscope.parse.layout import Layout
 from flowscope.parse.text import Reject
 from flowscope.sources import Reading, Unit
-from flowscope.store.duck import DuckStore, DuckWriter
+from flowscope.store.base import Store, Writer
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ Progress = Callable[[UnitResult], None]
 
 def ingest(
     units: Iterable[Unit],
-    store: DuckStore,
+    store: Store,
     fmt: Layout | None = None,
     progress: Progress | None = None,
     rows_done: Callable[[int], None] | None = None,
@@ -87,7 +87,7 @@ def ingest(
 
 
 def _load_unit(
-    unit: Unit, writer: DuckWriter, fmt: Layout | None, rows_done: Callable[[int], None] | None
+    unit: Unit, writer: Writer, fmt: Layout | None, rows_done: Callable[[int], None] | None
 ) -> UnitResult:
     if unit.identity is not None:
         prior = writer.loaded(unit.identity)

@@ -47,6 +47,7 @@ from flowscope.schema import (
     flows_view_sql,
     quote,
 )
+from flowscope.store.base import LoadRecord
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +85,6 @@ _REJECT_SCHEMA = pa.schema(
         ("raw", pa.string()),
     ]
 )
-
-
-@dataclass(frozen=True)
-class LoadRecord:
-    load_id: int
-    source: str
-    rows: int
-    rejects: int
-    finished: datetime
 
 
 def _run(
