@@ -109,38 +109,28 @@ def fields(as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
     print_rows(["column", "aws_field", "version", "type"], rows, as_json, as_csv)
 
 
+LimitOpt = Annotated[int, typer.Option("--limit", "-n", help="At most this many rows.")]
+
+
 @app.command()
 def rejects(
-    store: StoreOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many rows.")] = 50,
-    as_json: JsonOpt = False,
-    as_csv: CsvOpt = False,
+    store: StoreOpt = None, limit: LimitOpt = 50, as_json: JsonOpt = False, as_csv: CsvOpt = False
 ) -> None:
     """Show records that were set aside, with file, line and reason."""
-    from flowscope.query.sql import run_sql
+    from flowscope.query.sql import list_rejects
 
-    result = run_sql(
-        open_store(store_url(store)),
-        f"SELECT source, line, reason, raw FROM rejects ORDER BY load_id, line LIMIT {int(limit)}",
-    )
+    result = list_rejects(open_store(store_url(store)), limit)
     print_rows(result.columns, result.rows, as_json, as_csv)
 
 
 @app.command()
 def loads(
-    store: StoreOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many rows.")] = 50,
-    as_json: JsonOpt = False,
-    as_csv: CsvOpt = False,
+    store: StoreOpt = None, limit: LimitOpt = 50, as_json: JsonOpt = False, as_csv: CsvOpt = False
 ) -> None:
     """Show the loads ledger, newest first."""
-    from flowscope.query.sql import run_sql
+    from flowscope.query.sql import list_loads
 
-    result = run_sql(
-        open_store(store_url(store)),
-        "SELECT load_id, source, rows, rejects, layout, notes, finished FROM loads "
-        f"ORDER BY load_id DESC LIMIT {int(limit)}",
-    )
+    result = list_loads(open_store(store_url(store)), limit)
     print_rows(result.columns, result.rows, as_json, as_csv)
 
 

@@ -17,11 +17,13 @@ class Rows:
     rows: list[tuple[Any, ...]]
 
 
-def run_sql(store: DuckStore, text: str, limit: int | None = None) -> Rows:
+def run_sql(
+    store: DuckStore, text: str, limit: int | None = None, params: list[Any] | None = None
+) -> Rows:
     """Run ``text`` on a read-only connection: writes fail with a clear error."""
     with store.read() as con:
         try:
-            cur = con.execute(text)
+            cur = con.execute(text, params or [])
         except duckdb.Error as e:
             msg = str(e).splitlines()[0]
             if "read-only" in msg:
@@ -34,6 +36,25 @@ def run_sql(store: DuckStore, text: str, limit: int | None = None) -> Rows:
         cols = [d[0] for d in cur.description]
         rows = cur.fetchall() if limit is None else cur.fetchmany(limit)
         return Rows(cols, rows)
+
+
+def list_rejects(store: DuckStore, limit: int = 50) -> Rows:
+    """Records set aside, in load and line order."""
+    return run_sql(
+        store,
+        "SELECT source, line, reason, raw FROM rejects ORDER BY load_id, line LIMIT ?",
+        params=[limit],
+    )
+
+
+def list_loads(store: DuckStore, limit: int = 50) -> Rows:
+    """The loads ledger, newest first."""
+    return run_sql(
+        store,
+        "SELECT load_id, source, rows, rejects, layout, notes, finished FROM loads "
+        "ORDER BY load_id DESC LIMIT ?",
+        params=[limit],
+    )
 
 
 def overview(store: DuckStore) -> dict[str, Any]:
