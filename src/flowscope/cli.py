@@ -17,6 +17,8 @@ import click
 import typer
 
 from flowscope import render
+from flowscope.commands import aws as aws_cmd
+from flowscope.commands import query as query_cmd
 from flowscope.commands.common import (
     CsvOpt,
     JsonOpt,
@@ -61,7 +63,8 @@ def ingest(
     paths: Annotated[
         list[str],
         typer.Argument(
-            help="Files or folders (recursive) of flow logs: text, .gz or Parquet; '-' for stdin."
+            help="Files or folders (recursive) of flow logs: text, .gz or Parquet; '-' for stdin; "
+            "cloudwatch://GROUP; s3://bucket/prefix/."
         ),
     ],
     fmt: Annotated[
@@ -75,10 +78,32 @@ def ingest(
     ] = None,
     store: StoreOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print the summary.")] = False,
+    # --- AWS sources and options: flowscope.commands.aws ---
+    payload: aws_cmd.PayloadOpt = False,
+    since: aws_cmd.SinceOpt = None,
+    until: aws_cmd.UntilOpt = None,
+    streams: aws_cmd.StreamsOpt = None,
+    profile: aws_cmd.ProfileOpt = None,
+    region: aws_cmd.RegionOpt = None,
 ) -> None:
     """Load flow logs into the store (each input once: a re-run adds nothing)."""
     from flowscope.sources.files import local_units
 
+    if aws_cmd.is_aws(paths, payload, since, until, streams, profile, region):
+        code = aws_cmd.ingest_aws(
+            paths,
+            payload=payload,
+            since=since,
+            until=until,
+            streams=streams,
+            profile=profile,
+            region=region,
+            fmt=fmt,
+            store=store,
+            quiet=quiet,
+        )
+        raise typer.Exit(code)
+    # --- end of AWS sources ---
     layout = layout_option(fmt)
     summary = run_ingest(local_units(paths), store_url(store), layout, quiet)
     report(summary, quiet)
@@ -166,10 +191,10 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
 ) -> None:
     """Generate a day of realistic flow logs, ingest them and print a summary."""
-    from flowscope.demo.generate import DemoSpec, default_start, write_demo
+    from flowscope.demo.generate import DemoSpec, write_demo
     from flowscope.sources.files import local_units
 
-    spec = DemoSpec(start=default_start(), hours=hours, seed=seed)
+    spec = DemoSpec(hours=hours, seed=seed)
     err.print(f"writing demo flow logs to {data}/ …", highlight=False)
     files = write_demo(data, spec)
     err.print(f"{len(files)} files written; ingesting …", highlight=False)
@@ -180,6 +205,8 @@ def demo(
 
 
 # Command modules register themselves here, one line each.
+aws_cmd.register(app)
+query_cmd.register(app)
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -57,7 +57,6 @@ _PID_RE = re.compile(r"PID (\d+)")
 
 _DDL = [
     "CREATE TABLE IF NOT EXISTS layouts (name VARCHAR PRIMARY KEY, columns VARCHAR)",
-    "CREATE SEQUENCE IF NOT EXISTS load_ids START 1",
     """CREATE TABLE IF NOT EXISTS loads (
         load_id BIGINT PRIMARY KEY, source VARCHAR, identity VARCHAR, layout VARCHAR,
         rows BIGINT, rejects BIGINT, notes VARCHAR,
@@ -180,10 +179,29 @@ class DuckStore:
             writer.close()
 
 
+#: Small loads are committed in groups: at most this many loads, or this many seconds, per
+#: transaction. Each load is still all-or-nothing: its ledger row commits with its rows.
+GROUP_LOADS = 500
+GROUP_SECONDS = 1.0
+#: Rows buffered before an INSERT: DuckDB appends large batches much faster than small ones.
+FLUSH_ROWS = 500_000
+
+
 class DuckWriter:
+    """Writes loads. A load writes nothing until it finishes, unless it is big: then it first
+    commits the loads before it and writes in a transaction of its own, so a failure rolls
+    back that load alone. Loads that finish small share one transaction (group commit)."""
+
     def __init__(self, store: DuckStore) -> None:
         self.store = store
         self.con: duckdb.DuckDBPyConnection | None = None
+        self._in_txn = False
+        self._group = 0
+        self._group_started = 0.0
+        # Only one process can hold the file for writing, so these caches stay true.
+        self._identities: dict[str, int] = {}
+        self._tables: dict[str, str] = {}
+        self._last_id = 0
         self._open()
 
     def _open(self) -> None:
@@ -198,12 +216,41 @@ class DuckWriter:
             "AND database_name = current_database()",
         ):
             _run(con, flows_view_sql([]))
+        self._identities = {
+            str(i): int(n)
+            for i, n in _run(con, "SELECT identity, load_id FROM loads WHERE identity NOT NULL")
+        }
+        self._tables = {str(c): str(n) for n, c in _run(con, "SELECT name, columns FROM layouts")}
+        self._last_id = int(_run(con, "SELECT coalesce(max(load_id), 0) FROM loads")[0][0])
         self.con = con
+
+    def commit(self) -> None:
+        if self._in_txn and self.con is not None:
+            self.con.commit()
+        self._in_txn = False
+        self._group = 0
+
+    def begin(self) -> None:
+        if not self._in_txn:
+            self.c.begin()
+            self._in_txn = True
+            self._group_started = time.monotonic()
+
+    def rollback(self) -> None:
+        if self._in_txn and self.con is not None:
+            with suppress(duckdb.Error):
+                self.con.rollback()
+        self._in_txn = False
+        self._group = 0
+        self.close()  # the caches may now be ahead of the file: reopen (and reread) on demand
 
     def close(self) -> None:
         if self.con is not None:
-            self.con.close()
-            self.con = None
+            try:
+                self.commit()
+            finally:
+                self.con.close()
+                self.con = None
 
     @property
     def c(self) -> duckdb.DuckDBPyConnection:
@@ -226,6 +273,9 @@ class DuckWriter:
         time.sleep(pause)
 
     def loaded(self, identity: str) -> LoadRecord | None:
+        self.c  # noqa: B018 - opens the file (and fills the caches) if it is closed
+        if identity not in self._identities:
+            return None
         row = _one(
             self.c,
             "SELECT load_id, source, rows, rejects, finished FROM loads WHERE identity = ? "
@@ -241,31 +291,34 @@ class DuckWriter:
     @contextmanager
     def load(self, source: str, identity: str | None, layout: str = "") -> Iterator[Load]:
         """One all-or-nothing load: rows, rejects, ledger row and cursor commit together."""
-        con = self.c
-        load_id = int(_run(con, "SELECT nextval('load_ids')")[0][0])
-        con.begin()
-        job = Load(con, load_id, source, identity, layout, tables=self._tables)
+        self.c  # noqa: B018 - opens the file (and fills the caches) if it is closed
+        self._last_id += 1
+        job = Load(self, self._last_id, source, identity, layout)
         try:
             yield job
             job.finish()
-            con.commit()
         except BaseException:
             job.close()
-            with suppress(duckdb.Error):
-                con.rollback()
+            if job.wrote:
+                self.rollback()
             raise
         finally:
             job.close()
+        self._group += 1
+        if (
+            job.alone
+            or self._group >= GROUP_LOADS
+            or (time.monotonic() - self._group_started >= GROUP_SECONDS)
+        ):
+            self.commit()
 
-    def _tables(self, columns: tuple[str, ...]) -> str:
+    def tables(self, columns: tuple[str, ...]) -> str:
         """The physical table for rows with exactly ``columns``, created on first use."""
         con = self.c
         key = ",".join(columns)
-        row = _one(con, "SELECT name FROM layouts WHERE columns = ?", [key])
-        if row:
-            return str(row[0])
-        count = _one(con, "SELECT count(*) FROM layouts")
-        name = f"flows_{(count[0] if count else 0) + 1}"
+        if key in self._tables:
+            return self._tables[key]
+        name = f"flows_{len(self._tables) + 1}"
         _run(con, create_table_sql(name, columns))
         _run(con, "INSERT INTO layouts VALUES (?, ?)", [name, key])
         tables = [
@@ -273,35 +326,38 @@ class DuckWriter:
             for n, c in _run(con, "SELECT name, columns FROM layouts ORDER BY name")
         ]
         _run(con, flows_view_sql(tables))
+        self._tables[key] = name
         return name
-
-
-#: Rows buffered before an INSERT: DuckDB appends large batches much faster than small ones.
-FLUSH_ROWS = 500_000
 
 
 @dataclass
 class Load:
-    con: duckdb.DuckDBPyConnection
+    writer: DuckWriter
     load_id: int
     source: str
     identity: str | None
     layout: str
-    tables: Callable[[tuple[str, ...]], str]
     rows: int = 0
     rejected: int = 0
     notes: list[str] = field(default_factory=list)
     cursors: dict[str, dict[str, Any]] = field(default_factory=dict)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: True once this load has written to the store (a failure then rolls back).
+    wrote: bool = False
+    #: True when this load is big and runs in a transaction of its own.
+    alone: bool = False
     _pending: list[pa.Table] = field(default_factory=list)
     _pending_rows: int = 0
-    # Inserts run on one background thread (DuckDB releases the GIL) so that parsing the next
-    # block overlaps storing the last; at most one insert is in flight, and every other use
-    # of the connection waits for it first.
-    _pool: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="flowscope-insert")
-    )
+    _rejects: list[tuple[str, Reject]] = field(default_factory=list)
+    # Big loads insert on one background thread (DuckDB releases the GIL) so that parsing the
+    # next block overlaps storing the last; at most one insert is in flight, and every other
+    # use of the connection waits for it first.
+    _pool: ThreadPoolExecutor | None = None
     _inflight: Future[None] | None = None
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        return self.writer.c
 
     def wait(self) -> None:
         """Wait for the insert in flight; its error, if any, is raised here."""
@@ -312,7 +368,9 @@ class Load:
     def close(self) -> None:
         with suppress(BaseException):
             self.wait()
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def append(self, parsed: Parsed, source: str | None = None) -> None:
         table = parsed.table
@@ -323,42 +381,65 @@ class Load:
             self._pending_rows += table.num_rows
             self.rows += table.num_rows
             if self._pending_rows >= FLUSH_ROWS:
-                self.flush()
+                self.flush(background=True)
         if parsed.rejects:
             self.add_rejects(parsed.rejects, source)
 
-    def flush(self) -> None:
+    def _start_writing(self) -> None:
+        if not self.wrote:
+            if self._pending_rows + len(self._rejects) >= FLUSH_ROWS and not self.alone:
+                # Big: commit the group before it, then take a transaction of its own.
+                self.writer.commit()
+                self.alone = True
+            self.writer.begin()
+            self.wrote = True
+
+    def flush(self, background: bool = False) -> None:
         if not self._pending:
             return
+        self._start_writing()
         batch = enrich(pa.concat_tables(self._pending))
         self._pending, self._pending_rows = [], 0
         self.wait()
+        names = set(batch.column_names)
         keep = [
             c
             for c in ALL_COLUMNS
-            if c in batch.column_names
-            and c != LOAD_ID
-            and (c not in _DERIVED_FROM or _DERIVED_FROM[c] in batch.column_names)
+            if c in names and c != LOAD_ID and (c not in _DERIVED_FROM or _DERIVED_FROM[c] in names)
         ]
-        table = self.tables((*keep, LOAD_ID))
+        table = self.writer.tables((*keep, LOAD_ID))
         cols = ", ".join(quote(c) for c in keep)
-        self._inflight = self._pool.submit(
-            self._insert_arrow,
+        sql = (
             f"INSERT INTO {quote(table)} ({cols}, {LOAD_ID}) "
-            f"SELECT {cols}, {self.load_id}::BIGINT FROM {{}}",
-            batch.select(keep),
+            f"SELECT {cols}, {self.load_id}::BIGINT FROM {{}}"
         )
+        if background:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="flowscope-insert")
+            self._inflight = self._pool.submit(self._insert_arrow, sql, batch.select(keep))
+        else:
+            self._insert_arrow(sql, batch.select(keep))
 
     def _insert_arrow(self, sql: str, data: pa.Table) -> None:
         name = f"_flowscope_batch_{self.load_id}"
-        self.con.register(name, data)
+        con = self.con
+        con.register(name, data)
         try:
-            _run(self.con, sql.format(name))
+            _run(con, sql.format(name))
         finally:
-            self.con.unregister(name)
+            con.unregister(name)
 
     def add_rejects(self, rejects: list[Reject], source: str | None = None) -> None:
         src = source or self.source
+        self._rejects.extend((src, r) for r in rejects)
+        self.rejected += len(rejects)
+        if len(self._rejects) >= FLUSH_ROWS:
+            self._flush_rejects()
+
+    def _flush_rejects(self) -> None:
+        if not self._rejects:
+            return
+        self._start_writing()
         rej = pa.Table.from_pylist(
             [
                 {
@@ -368,20 +449,22 @@ class Load:
                     "reason": r.reason,
                     "raw": r.raw,
                 }
-                for r in rejects
+                for src, r in self._rejects
             ],
             schema=_REJECT_SCHEMA,
         )
+        self._rejects = []
         self.wait()
         self._insert_arrow("INSERT INTO rejects SELECT * FROM {}", rej)
-        self.rejected += len(rejects)
 
     def set_cursor(self, key: str, value: dict[str, Any]) -> None:
         self.cursors[key] = value
 
     def finish(self) -> None:
         self.flush()
+        self._flush_rejects()
         self.wait()
+        self._start_writing()
         for key, value in self.cursors.items():
             _run(
                 self.con,
