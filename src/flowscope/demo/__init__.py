@@ -1,0 +1,1 @@
+"""Synthetic, realistic VPC Flow Logs for demos, tests and benchmarks (see ``generate``)."""
