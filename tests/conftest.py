@@ -6,11 +6,15 @@ import gzip
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pytest
+
+if TYPE_CHECKING:
+    from tests.aws_server import MotoServer
 
 
 def run_flowscope(
@@ -55,3 +59,26 @@ def write_gz(path: Path, text: str) -> Path:
     with gzip.open(path, "wt") as f:
         f.write(text)
     return path
+
+
+# --- AWS: moto in server mode on loopback (tests/aws_server.py) ---
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    from tests.aws_server import MotoServer
+
+    server = MotoServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """A clean moto server; the environment (inherited by the CLI) points boto3 at it."""
+    moto_server.reset()
+    for name in ("AWS_PROFILE", "AWS_REGION", "AWS_SESSION_TOKEN", "AWS_MAX_ATTEMPTS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in moto_server.env.items():
+        monkeypatch.setenv(name, value)
+    return moto_server

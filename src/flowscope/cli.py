@@ -34,7 +34,7 @@ from flowscope.commands.common import (
 )
 from flowscope.errors import FlowscopeError
 from flowscope.schema import DERIVED, FIELDS
-from flowscope.store import open_store
+from flowscope.store import open_duck_store
 
 app = typer.Typer(
     name="flowscope",
@@ -120,7 +120,7 @@ def sql(
     """Run a read-only SQL query, e.g. "select dstport, count(*) from flows group by 1"."""
     from flowscope.query.sql import run_sql
 
-    result = run_sql(open_store(store_url(store)), query)
+    result = run_sql(open_duck_store(store_url(store), "flowscope sql"), query)
     print_rows(result.columns, result.rows, as_json, as_csv)
 
 
@@ -144,7 +144,7 @@ def rejects(
     """Show records that were set aside, with file, line and reason."""
     from flowscope.query.sql import list_rejects
 
-    result = list_rejects(open_store(store_url(store)), limit)
+    result = list_rejects(open_duck_store(store_url(store), "flowscope rejects"), limit)
     print_rows(result.columns, result.rows, as_json, as_csv)
 
 
@@ -155,14 +155,14 @@ def loads(
     """Show the loads ledger, newest first."""
     from flowscope.query.sql import list_loads
 
-    result = list_loads(open_store(store_url(store)), limit)
+    result = list_loads(open_duck_store(store_url(store), "flowscope loads"), limit)
     print_rows(result.columns, result.rows, as_json, as_csv)
 
 
 def print_overview(store_url: str | None) -> None:
     from flowscope.query.sql import overview
 
-    o = overview(open_store(store_url))
+    o = overview(open_duck_store(store_url, "the overview"))
     out.print(
         f"[bold]{o['flows']:,}[/bold] flows, {render.human(o['bytes'], 'B')}, "
         f"from {o['first']} to {o['last']}",
@@ -207,6 +207,7 @@ def demo(
 # Command modules register themselves here, one line each.
 aws_cmd.register(app)
 query_cmd.register(app)
+__import__("flowscope.commands.opensearch", fromlist=["register"]).register(app)
 
 
 def main() -> None:

@@ -1,0 +1,293 @@
+"""AWS commands: ``ingest`` of cloudwatch:// and s3:// sources and --payload, and ``follow``.
+
+``flowscope ingest`` hands its arguments here when one of them is an AWS URL or an AWS option
+is given; ``follow`` polls the same readers until stopped. Both only parse options, call the
+readers in :mod:`flowscope.sources.aws` through :func:`flowscope.pipeline.ingest` and render
+the result; the store is released between polls, so ``flowscope serve`` can read it.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from flowscope import pipeline
+from flowscope.commands.common import (
+    StoreOpt,
+    err,
+    layout_option,
+    report,
+    run_ingest,
+    store_url,
+)
+from flowscope.errors import SourceError, UsageError
+from flowscope.parse.layout import Layout
+from flowscope.store import open_store
+
+if TYPE_CHECKING:
+    from flowscope.sources.aws import CloudWatchSource, Plan, S3Source
+    from flowscope.store.base import Store
+
+SCHEMES = ("cloudwatch://", "s3://")
+
+PayloadOpt = Annotated[
+    bool,
+    typer.Option(
+        "--payload",
+        help="The inputs are CloudWatch Logs subscription payloads (base64/gzip/JSON, "
+        "Kinesis or Lambda events), e.g. `... | flowscope ingest --payload -`.",
+    ),
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since", help="AWS sources: from this time: 30m, 24h, 7d (ago), 2024-06-01, ISO time."
+    ),
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="AWS sources: up to this time (exclusive).")
+]
+StreamsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--streams",
+        help="cloudwatch://: only these log streams: names or globs ('eni-0abc*'), "
+        "repeatable or comma-separated.",
+    ),
+]
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", help="AWS profile (default: the standard chain).")
+]
+RegionOpt = Annotated[
+    str | None, typer.Option("--region", help="AWS region (default: AWS_REGION / the profile).")
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="LogFormat of the records. Default: the flow log's own (ec2:DescribeFlowLogs), "
+        "else the v2 default format.",
+    ),
+]
+
+
+def is_aws(paths: list[str], *options: object) -> bool:
+    """Whether ``ingest`` should hand its arguments to :func:`ingest_aws`."""
+    return any(p.startswith(SCHEMES) for p in paths) or any(bool(o) for o in options)
+
+
+def _patterns(streams: list[str] | None) -> tuple[str, ...]:
+    return tuple(p.strip() for s in streams or [] for p in s.split(",") if p.strip())
+
+
+def ingest_aws(
+    paths: list[str],
+    *,
+    payload: bool = False,
+    since: str | None = None,
+    until: str | None = None,
+    streams: list[str] | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+    fmt: str | None = None,
+    store: str | None = None,
+    quiet: bool = False,
+) -> int:
+    """``flowscope ingest`` with AWS sources (and maybe local paths): returns the exit code."""
+    layout = layout_option(fmt)
+    remote = [p for p in paths if p.startswith(SCHEMES)]
+    if payload:
+        if remote:
+            raise UsageError("--payload reads files or '-', not cloudwatch:// or s3:// URLs")
+        if since or until or streams:
+            raise UsageError("--since, --until and --streams do not apply to --payload")
+        from flowscope.sources.aws.payload import payload_units
+
+        summary = run_ingest(payload_units(paths), store_url(store), layout, quiet)
+        report(summary, quiet)
+        return summary.exit_code
+    if not remote:
+        raise UsageError(
+            "--since, --until, --streams, --profile and --region apply to "
+            "cloudwatch:// and s3:// sources only"
+        )
+    from flowscope.sources.aws import Aws, Window, open_source
+    from flowscope.sources.aws.common import source_lock
+    from flowscope.sources.files import local_units
+
+    window = Window.parse(since, until)
+    aws = Aws(profile, region)
+    sources = {p: open_source(p, aws, window, _patterns(streams)) for p in remote}
+    st = open_store(store_url(store))
+    total = pipeline.Summary()
+    for p in paths:
+        if p in sources:
+            src = sources[p]
+            with source_lock(st.url, src.key):
+                total.units += read_source(src, st, layout, quiet).units
+        else:
+            total.units += run_ingest(local_units([p]), store_url(store), layout, quiet).units
+    report(total, quiet)
+    return total.exit_code
+
+
+def _describe(src: CloudWatchSource | S3Source, plan: Plan) -> str:
+    from flowscope.sources.aws import CloudWatchSource
+
+    what = f"{plan.progress.total} {plan.progress.what}"
+    if isinstance(src, CloudWatchSource):
+        layout = plan.layout.describe() if plan.layout else "default format (v2)"
+        return f"{src.url} ({src.region}): {what}, {src.window.describe()}; layout: {layout}"
+    return f"{src.url}: {what} to read, {src.window.describe()}"
+
+
+def read_source(
+    src: CloudWatchSource | S3Source,
+    store: Store,
+    fmt: Layout | None,
+    quiet: bool,
+    said: set[str] | None = None,
+) -> pipeline.Summary:
+    """One run over one AWS source: plan, then ingest with a progress bar."""
+    plan = src.plan(store, fmt)
+    said = set() if said is None else said
+    for line in [_describe(src, plan), *plan.notes]:
+        if line not in said and not quiet:
+            err.print(line, highlight=False, markup=False, soft_wrap=True)
+        said.add(line)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} {task.fields[what]}"),
+        TextColumn("{task.fields[records]:,} records"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=quiet or not err.is_terminal,
+    ) as bar:
+        task = bar.add_task(
+            src.url, total=plan.progress.total or 1, what=plan.progress.what, records=0
+        )
+        records = 0
+
+        def rows(n: int) -> None:
+            nonlocal records
+            records += n
+            bar.update(task, completed=plan.progress.done, records=records)
+
+        def done(_result: pipeline.UnitResult) -> None:
+            bar.update(task, completed=plan.progress.done)
+
+        summary = pipeline.ingest(
+            plan.units, store, plan.layout or fmt, progress=done, rows_done=rows
+        )
+    summary.units = [u for u in summary.units if u.name not in plan.markers]
+    return summary
+
+
+def follow(
+    sources: Annotated[
+        list[str],
+        typer.Argument(help="cloudwatch://GROUP or s3://bucket/prefix/ sources to follow."),
+    ],
+    interval: Annotated[
+        str, typer.Option("--interval", help="Time between polls: 30s, 1m, 5m.")
+    ] = "60s",
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only records from this time on: 1h, 2024-06-01 (default: all retained "
+            "data not loaded yet).",
+        ),
+    ] = None,
+    streams: StreamsOpt = None,
+    overlap: Annotated[
+        str,
+        typer.Option(
+            "--overlap",
+            help="cloudwatch://: each poll re-reads this much of the recent past, so that "
+            "records CloudWatch delivers late are caught (duplicates are dropped).",
+        ),
+    ] = "15m",
+    fmt: FormatOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    store: StoreOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
+) -> None:
+    """Keep ingesting new records from AWS until stopped (Ctrl-C); resumes from checkpoints."""
+    from flowscope.sources.aws import Aws, Window, open_source
+    from flowscope.sources.aws.common import parse_duration, source_lock
+
+    bad = [s for s in sources if not s.startswith(SCHEMES)]
+    if bad:
+        raise UsageError(f"{bad[0]}: follow reads cloudwatch://GROUP or s3://bucket/prefix/")
+    pause = parse_duration(interval, "--interval").total_seconds()
+    window = Window.parse(since, None)
+    aws = Aws(profile, region)
+    layout = layout_option(fmt)
+    srcs = [
+        open_source(s, aws, window, _patterns(streams), parse_duration(overlap, "--overlap"))
+        for s in sources
+    ]
+    st = open_store(store_url(store))
+
+    def stop(_sig: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    loaded = polls = 0
+    said: set[str] = set()
+    warned: dict[str, str] = {}
+    try:
+        with ExitStack() as locks:
+            for s in srcs:
+                locks.enter_context(source_lock(st.url, s.key))
+            while True:
+                for s in srcs:
+                    try:
+                        summary = read_source(s, st, layout, quiet, said)
+                    except SourceError as e:
+                        if not e.transient:
+                            raise
+                        if warned.get(s.url) != str(e):
+                            err.print(
+                                f"[yellow]warning[/yellow] {e}; trying again every {pause:g}s",
+                                highlight=False,
+                                soft_wrap=True,
+                            )
+                        warned[s.url] = str(e)
+                        continue
+                    warned.pop(s.url, None)
+                    loaded += summary.rows
+                    if summary.count("failed") or summary.rejects:
+                        report(summary, quiet=True)
+                    elif summary.rows and not quiet:
+                        err.print(
+                            f"{datetime.now(UTC):%H:%M:%S} {s.url}: +{summary.rows:,} records "
+                            f"({summary.count('loaded')} loads)",
+                            highlight=False,
+                        )
+                polls += 1
+                time.sleep(pause)
+    except KeyboardInterrupt:
+        err.print(
+            f"stopped after {polls} poll(s): {loaded:,} records loaded; "
+            "the next run resumes from the checkpoints",
+            highlight=False,
+        )
+        raise typer.Exit(0) from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``follow`` to the CLI (``ingest`` calls :func:`ingest_aws` itself)."""
+    app.command()(follow)

@@ -1,0 +1,48 @@
+"""Flow logs read straight from AWS: CloudWatch Logs groups, S3 prefixes, subscription payloads.
+
+::
+
+    common.py      session and clients, AWS errors as one line, time windows, locks, fan-out
+    cloudwatch.py  cloudwatch://GROUP: streams read with GetLogEvents, per-stream cursors
+    s3.py          s3://bucket/prefix: AWS key layouts pruned by date, objects in parallel
+    payload.py     --payload: subscription-filter payloads (Kinesis, Lambda, Firehose)
+
+A remote source is read in two steps: ``plan(store, fmt)`` lists what is there and reads the
+checkpoints (briefly opening the store), then the plan's units go through
+:func:`flowscope.pipeline.ingest`, each committed with its cursor.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flowscope.errors import UsageError
+from flowscope.sources.aws.cloudwatch import OVERLAP, CloudWatchSource
+from flowscope.sources.aws.common import WORKERS, Aws, Plan, Window
+from flowscope.sources.aws.s3 import S3Source
+
+SCHEMES = ("cloudwatch://", "s3://")
+
+__all__ = ["SCHEMES", "Aws", "CloudWatchSource", "Plan", "S3Source", "Window", "open_source"]
+
+
+def is_remote(arg: str) -> bool:
+    return arg.startswith(SCHEMES)
+
+
+def open_source(
+    url: str,
+    aws: Aws,
+    window: Window,
+    streams: tuple[str, ...] = (),
+    overlap: timedelta = OVERLAP,
+    workers: int = WORKERS,
+) -> CloudWatchSource | S3Source:
+    """The reader for a ``cloudwatch://`` or ``s3://`` URL."""
+    if url.startswith("cloudwatch://"):
+        return CloudWatchSource(url, aws, window, streams, overlap, workers)
+    if url.startswith("s3://"):
+        if streams:
+            raise UsageError("--streams applies to cloudwatch:// sources only")
+        return S3Source(url, aws, window, workers)
+    raise UsageError(f"{url}: not an AWS source", hint="use cloudwatch://GROUP or s3://bucket/")
