@@ -127,9 +127,11 @@ def main() -> None:
         ing, rss_kb = flowscope_ingest(path, store)
         naive_t, naive_n = naive_parse(path, min(n, args.naive_sample))
         store_t, store_n = naive_store(path, min(n, args.store_sample), tmp)
-        count = duckdb.connect(str(store), read_only=True).execute(
-            "SELECT count(*) FROM flows"
-        ).fetchall()[0][0]
+        count = (
+            duckdb.connect(str(store), read_only=True)
+            .execute("SELECT count(*) FROM flows")
+            .fetchall()[0][0]
+        )
     assert count == n, f"stored {count} of {n}"
     naive_rate = naive_n / naive_t
     store_rate = store_n / store_t

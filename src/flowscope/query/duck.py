@@ -1,0 +1,434 @@
+"""The DuckDB backend: answers :mod:`flowscope.query.model` requests from a DuckStore file.
+
+Every call to :meth:`DuckBackend.run` opens one short-lived read-only connection (waiting while
+an ingest holds the file, up to ``lock_wait``), answers all its requests on it and closes it.
+A watchdog thread calls ``con.interrupt()`` when the time limit passes, turning a runaway query
+into :class:`QueryTimeout`; sizes above ``row_cap`` are refused before anything runs.
+
+Search pages use keyset paging over (sort value, table, rowid): the ``flows`` view has no key,
+so searches read the ``flows_N`` tables behind it directly (from ``layouts``) and the cursor
+names a row by its table number and DuckDB ``rowid``, both stable because flows are only ever
+appended.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from flowscope.errors import QueryError
+from flowscope.query.duck_sql import MACROS, Sql, address_value, compile_condition, join
+from flowscope.query.fields import QUERY_FIELDS, QueryField
+from flowscope.query.filter import And, Node, Not, Or
+from flowscope.query.model import (
+    Backend,
+    HistQuery,
+    HistResult,
+    Metrics,
+    MetricsQuery,
+    Query,
+    QueryTimeout,
+    Result,
+    Scope,
+    SearchQuery,
+    SearchResult,
+    Series,
+    SummaryQuery,
+    TopQuery,
+    TopResult,
+    TopRow,
+    Totals,
+    check_query,
+    series_label,
+    summary_from_top,
+)
+from flowscope.query.timerange import MAX_BUCKETS, auto_interval, format_interval
+from flowscope.schema import SQL_TYPES, quote
+from flowscope.store.duck import DuckStore
+
+_METRIC_COL = {"count": "c", "bytes": "b", "packets": "p"}
+_SUMS = 'count(*) AS c, coalesce(sum("bytes"), 0) AS b, coalesce(sum("packets"), 0) AS p'
+_TABLE_NO = re.compile(r"(\d+)$")
+
+
+class _Ip6Cache:
+    """Each address column's distinct IPv6 texts and values, kept while the file is unchanged."""
+
+    def __init__(self, path: Path) -> None:
+        self.files = (path, Path(f"{path}.wal"))
+        self.lock = threading.Lock()
+        self.entries: dict[str, tuple[object, list[tuple[str, int]]]] = {}
+
+    def stamp(self) -> object:
+        marks: list[tuple[int, int] | None] = []
+        for f in self.files:
+            try:
+                st = f.stat()
+            except OSError:
+                marks.append(None)
+            else:
+                marks.append((st.st_mtime_ns, st.st_size))
+        return tuple(marks)
+
+    def get(self, column: str, stamp: object) -> list[tuple[str, int]] | None:
+        with self.lock:
+            entry = self.entries.get(column)
+        return entry[1] if entry is not None and entry[0] == stamp else None
+
+    def put(self, column: str, stamp: object, items: list[tuple[str, int]]) -> None:
+        with self.lock:
+            self.entries[column] = (stamp, items)
+
+
+class _Session:
+    """One read connection: runs statements to the end, creating the macros on first need."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, cache: _Ip6Cache | None = None) -> None:
+        self.con = con
+        self.macros = False
+        self.cache = cache
+        self.stamp = cache.stamp() if cache else None
+
+    def ip6(self, column: str) -> list[tuple[str, int]]:
+        """The column's distinct IPv6 texts with their values (see duck_sql.cidr_sql)."""
+        if self.cache is not None:
+            found = self.cache.get(column, self.stamp)
+            if found is not None:
+                return found
+        col = quote(column)
+        rows = self.rows(f"SELECT DISTINCT {col} FROM flows WHERE contains({col}, ':')")
+        items = [(str(t), v) for (t,) in rows if (v := address_value(str(t))) is not None]
+        if self.cache is not None:
+            self.cache.put(column, self.stamp, items)
+        return items
+
+    def where(self, scope: Scope) -> Sql:
+        return compile_condition(scope.where, scope.time, self.ip6)
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        if not self.macros and "fs_ip6hex(" in sql:
+            for macro in MACROS:
+                self.con.execute(macro).fetchall()
+            self.macros = True
+        return self.con.execute(sql, params or []).fetchall()
+
+
+@contextmanager
+def _watchdog(con: duckdb.DuckDBPyConnection, timeout: float | None) -> Iterator[None]:
+    """Interrupt ``con`` after ``timeout`` seconds; map DuckDB errors to QueryError."""
+    lock = threading.Lock()
+    done = False
+    fired = False
+
+    def interrupt() -> None:
+        nonlocal fired
+        with lock:
+            if not done:
+                fired = True
+                con.interrupt()
+
+    timer = threading.Timer(timeout, interrupt) if timeout else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    except duckdb.InterruptException as e:
+        raise QueryTimeout(
+            f"the query took longer than {timeout:g}s and was stopped",
+            hint="narrow the time range or the filter",
+        ) from e
+    except duckdb.Error as e:
+        if fired:
+            raise QueryTimeout(f"the query took longer than {timeout:g}s and was stopped") from e
+        raise QueryError(str(e).splitlines()[0]) from e
+    finally:
+        with lock:
+            done = True
+        if timer is not None:
+            timer.cancel()
+
+
+class DuckBackend(Backend):
+    """Queries over a DuckStore; ``timeout`` (s) and ``row_cap`` apply to every ``run``."""
+
+    def __init__(
+        self,
+        store: DuckStore,
+        *,
+        timeout: float | None = None,
+        row_cap: int | None = None,
+        lock_wait: float | None = None,
+    ) -> None:
+        self.store = store
+        self.timeout = timeout
+        self.row_cap = row_cap
+        self.lock_wait = lock_wait
+        self._ip6 = _Ip6Cache(store.path)
+
+    def fields(self) -> list[QueryField]:
+        return list(QUERY_FIELDS.values())
+
+    def run(self, queries: Sequence[Query]) -> list[Result]:
+        for q in queries:
+            check_query(q, self.row_cap)
+        started = time.monotonic()
+        with self.store.read(timeout=self.lock_wait) as con:
+            # waiting for the file counts against the time limit too
+            left = None if self.timeout is None else self.timeout - (time.monotonic() - started)
+            if left is not None and left <= 0:
+                raise QueryTimeout(f"the store was busy for longer than {self.timeout:g}s")
+            with _watchdog(con, left):
+                session = _Session(con, self._ip6)
+                return [self._answer(session, q) for q in queries]
+
+    def _answer(self, s: _Session, q: Query) -> Result:
+        if isinstance(q, TopQuery):
+            return top(s, q)
+        if isinstance(q, HistQuery):
+            return hist(s, q)
+        if isinstance(q, SearchQuery):
+            return search(s, q)
+        if isinstance(q, SummaryQuery):
+            return summary_from_top(q, top(s, TopQuery((q.field,), "count", q.size, q.scope)))
+        return metrics(s, q)
+
+
+def top(s: _Session, q: TopQuery) -> TopResult:
+    keys = [f"k{i}" for i in range(len(q.fields))]
+    key_list = ", ".join(keys)
+    key_cols = ", ".join(f"{quote(f)} AS {k}" for f, k in zip(q.fields, keys, strict=True))
+    missing = " OR ".join(f"{k} IS NULL" for k in keys)
+    where = s.where(q.scope)
+    metric = _METRIC_COL[q.by]
+    # Totals ride along as window sums over the groups; rows with a NULL key are "missing".
+    # (window aggregates with FILTER are quadratic in DuckDB 2.0; CASE sums are not)
+    sql = f"""
+        SELECT {missing} AS m, {key_list}, c, b, p,
+            sum(c) OVER (), sum(b) OVER (), sum(p) OVER (),
+            sum(CASE WHEN {missing} THEN c ELSE 0 END) OVER (),
+            sum(CASE WHEN {missing} THEN b ELSE 0 END) OVER (),
+            sum(CASE WHEN {missing} THEN p ELSE 0 END) OVER (),
+            sum(CASE WHEN {missing} THEN 0 ELSE 1 END) OVER ()
+        FROM (SELECT {key_cols}, {_SUMS} FROM flows {where.where} GROUP BY ALL)
+        ORDER BY m, {metric} DESC, c DESC, {key_list}
+        LIMIT ?"""
+    n = len(keys)
+    result = s.rows(sql, [*where.params, q.size])
+    if not result:
+        return TopResult(q.fields, q.by, [], Totals(), Totals(), Totals(), 0)
+    first = result[0]
+    total = Totals(*(int(v) for v in first[n + 4 : n + 7]))
+    missing_t = Totals(*(int(v) for v in first[n + 7 : n + 10]))
+    distinct = int(first[n + 10])
+    rows = [
+        TopRow(tuple(r[1 : n + 1]), Totals(int(r[n + 1]), int(r[n + 2]), int(r[n + 3])))
+        for r in result
+        if not r[0]
+    ]
+    shown = Totals(
+        sum(r.totals.count for r in rows),
+        sum(r.totals.bytes for r in rows),
+        sum(r.totals.packets for r in rows),
+    )
+    other = total.minus(missing_t).minus(shown)
+    return TopResult(q.fields, q.by, rows, other, missing_t, total, distinct)
+
+
+def _epoch(t: datetime) -> int:
+    return int(t.timestamp())
+
+
+def hist(s: _Session, q: HistQuery) -> HistResult:
+    span = q.scope.time
+    cond = join([s.where(q.scope), Sql('"start" IS NOT NULL')])
+    low = _epoch(span.start) if span.start else None
+    high = _epoch(span.end) if span.end else None  # exclusive
+    if low is None or high is None:
+        first, last = s.rows(
+            f'SELECT min("start"), max("start") FROM flows WHERE {cond.text}', cond.params
+        )[0]
+        if first is None:
+            return HistResult(q.interval or 60, span.start, span.end, [], q.split, [], Totals())
+        low = int(first) if low is None else low
+        if high is None:
+            high = _epoch(datetime.now(UTC)) if span.start else int(last) + 1
+            high = max(high, low + 1)
+    step = q.interval or auto_interval(high - low)
+    first_bucket = low - low % step
+    last_bucket = (high - 1) - (high - 1) % step
+    buckets = (last_bucket - first_bucket) // step + 1
+    if buckets > MAX_BUCKETS:
+        raise QueryError(
+            f"an interval of {format_interval(step)} makes {buckets} buckets "
+            f"(at most {MAX_BUCKETS})",
+            hint="choose a longer interval, or auto",
+        )
+    start_col = f'greatest("start", {int(low)})' if span.start else '"start"'
+    bucket = f"({start_col} // {int(step)}) * {int(step)}"
+    if q.split:
+        metric = _METRIC_COL[q.by]
+        sql = f"""
+            WITH g AS (SELECT {bucket} AS t, {quote(q.split)} AS k, {_SUMS}
+                       FROM flows WHERE {cond.text} GROUP BY ALL),
+                 r AS (SELECT k, row_number() OVER (ORDER BY sum({metric}) DESC, k NULLS LAST)
+                           AS n FROM g GROUP BY k)
+            SELECT g.t, least(r.n, ?) AS rank, CASE WHEN r.n < ? THEN g.k END AS key,
+                   sum(c), sum(b), sum(p)
+            FROM g JOIN r ON g.k IS NOT DISTINCT FROM r.k GROUP BY ALL"""
+        rows = s.rows(sql, [*cond.params, q.split_size + 1, q.split_size + 1])
+    else:
+        sql = f"SELECT {bucket} AS t, 1, NULL, {_SUMS} FROM flows WHERE {cond.text} GROUP BY 1"
+        rows = s.rows(sql, cond.params)
+    index = {first_bucket + i * step: i for i in range(buckets)}
+    series: dict[tuple[int, Any], list[list[int]]] = {}
+    for t, rank, key, c, b, p in rows:
+        slot = index.get(int(t))
+        if slot is None:
+            continue
+        arrays = series.setdefault((int(rank), key), [[0] * buckets for _ in range(3)])
+        arrays[0][slot] += int(c)
+        arrays[1][slot] += int(b)
+        arrays[2][slot] += int(p)
+    out = []
+    for (rank, key), (c, b, p) in sorted(series.items(), key=lambda kv: kv[0][0]):
+        other = q.split is not None and rank > q.split_size
+        out.append(Series(key, series_label(q.split, key, other), other, c, b, p))
+    total = Totals(
+        sum(sum(x.count) for x in out),
+        sum(sum(x.bytes) for x in out),
+        sum(sum(x.packets) for x in out),
+    )
+    times = [datetime.fromtimestamp(first_bucket + i * step, UTC) for i in range(buckets)]
+    return HistResult(
+        step,
+        datetime.fromtimestamp(low, UTC),
+        datetime.fromtimestamp(high, UTC),
+        times,
+        q.split,
+        out,
+        total,
+    )
+
+
+def metrics(s: _Session, q: MetricsQuery) -> Metrics:
+    where = s.where(q.scope)
+    row = s.rows(
+        'SELECT count(*), coalesce(sum("bytes"), 0), coalesce(sum("packets"), 0), '
+        'count(DISTINCT "srcaddr"), count(DISTINCT "dstaddr"), min("start_time"), '
+        f'max("end_time") FROM flows {where.where}',
+        where.params,
+    )[0]
+    return Metrics(int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), row[5], row[6])
+
+
+# -- search: keyset paging over the physical tables --------------------------------------------
+
+
+def _fields_of(node: Node | None) -> set[str]:
+    if node is None:
+        return set()
+    if isinstance(node, And | Or):
+        return set().union(*(_fields_of(i) for i in node.items))
+    if isinstance(node, Not):
+        return _fields_of(node.item)
+    return {node.field}
+
+
+def _source(s: _Session, needed: list[str]) -> str | None:
+    """A UNION ALL over the flows_N tables with the needed columns, table number and rowid."""
+    layouts = s.rows("SELECT name, columns FROM layouts ORDER BY name")
+    parts = []
+    for i, (name, cols) in enumerate(layouts):
+        have = set(str(cols).split(","))
+        m = _TABLE_NO.search(str(name))
+        number = int(m.group(1)) if m else i
+        select = ", ".join(
+            quote(c) if c in have else f"NULL::{SQL_TYPES[c]} AS {quote(c)}" for c in needed
+        )
+        parts.append(f"SELECT {select}, {number} AS __t, rowid AS __r FROM {quote(str(name))}")
+    return "\nUNION ALL\n".join(parts) if parts else None
+
+
+def _encode_cursor(q: SearchQuery, value: Any, table: int, rowid: int) -> str:
+    kind = "t" if isinstance(value, datetime) else "v"
+    payload = {
+        "s": q.sort,
+        "d": q.descending,
+        "k": kind,
+        "v": value.isoformat() if isinstance(value, datetime) else value,
+        "t": table,
+        "r": rowid,
+    }
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(q: SearchQuery, token: str) -> tuple[Any, int, int]:
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        value = payload["v"]
+        if payload["k"] == "t" and value is not None:
+            value = datetime.fromisoformat(value)
+        table, rowid = int(payload["t"]), int(payload["r"])
+        same = payload["s"] == q.sort and payload["d"] == q.descending
+    except (ValueError, KeyError, TypeError) as e:
+        raise QueryError("invalid cursor: pass the next_cursor of a previous page") from e
+    if not same:
+        raise QueryError("this cursor belongs to a search with another sort order")
+    return value, table, rowid
+
+
+def _keyset(q: SearchQuery, sort: str) -> Sql:
+    value, table, rowid = _decode_cursor(q, q.cursor or "")
+    lt = "<" if q.descending else ">"
+    after_row = Sql(f"(__t {lt} ? OR (__t = ? AND __r {lt} ?))", [table, table, rowid])
+    if value is None:
+        return Sql(f"{sort} IS NULL AND {after_row.text}", after_row.params)
+    return Sql(
+        f"{sort} {lt} ? OR {sort} IS NULL OR ({sort} = ? AND {after_row.text})",
+        [value, value, *after_row.params],
+    )
+
+
+def search(s: _Session, q: SearchQuery) -> SearchResult:
+    where = s.where(q.scope)
+    columns = list(dict.fromkeys(q.columns))
+    needed = list(
+        dict.fromkeys(
+            [*columns, q.sort, "start_time", "end_time", *sorted(_fields_of(q.scope.where))]
+        )
+    )
+    source = _source(s, needed)
+    if source is None:
+        return SearchResult(columns, [], 0, None)
+    total = int(s.rows(f"SELECT count(*) FROM flows {where.where}", where.params)[0][0])
+    sort = quote(q.sort)
+    cond = join([where, _keyset(q, sort) if q.cursor else Sql("")])
+    direction = "DESC" if q.descending else "ASC"
+    sql = (
+        f"SELECT {', '.join(quote(c) for c in columns)}, {sort}, __t, __r FROM ({source}) "
+        + f"{cond.where} ORDER BY {sort} {direction} NULLS LAST, "
+        + f"__t {direction}, __r {direction} LIMIT ?"
+    )
+    rows = s.rows(sql, [*cond.params, q.size + 1])
+    page = rows[: q.size]
+    n = len(columns)
+    cursor = None
+    if len(rows) > q.size and page:
+        last = page[-1]
+        cursor = _encode_cursor(q, last[n], int(last[n + 1]), int(last[n + 2]))
+    return SearchResult(columns, [tuple(r[:n]) for r in page], total, cursor)
+
+
+__all__ = ["DuckBackend", "QueryTimeout"]  # QueryTimeout lives in query.model; kept here too

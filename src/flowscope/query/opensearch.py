@@ -1,0 +1,672 @@
+"""Compile a filter tree and a time range into OpenSearch / Elasticsearch query DSL.
+
+The DSL counterpart of :mod:`flowscope.query.duck_sql`, with the same meanings: ``and`` is a
+``bool`` filter, ``or`` a ``bool`` should, ``not`` a ``bool`` must_not; ``field:*`` is
+``exists``; an address or CIDR block is a ``term`` on the ``ip`` field (which takes CIDR
+notation and, like the SQL side, sees IPv4 as IPv4-mapped IPv6); text wildcards are
+``wildcard`` queries with the literal parts escaped; comparisons are ``range`` queries. A leaf
+never matches a document without the field, so under ``not`` a missing value counts as "does not
+match", as in Kibana and in the DuckDB compiler. Times are sent as ISO 8601 with an explicit
+format; ``start`` and ``end`` are ``date`` fields in epoch seconds, so numbers compare as seconds.
+
+``ip`` fields take no wildcard queries; a prefix such as ``10.0.*`` or ``10.1*`` is rewritten to
+the address ranges whose dotted text starts with it. Other wildcards on addresses are refused
+with a QueryError suggesting a CIDR block.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from opensearchpy.exceptions import ConnectionTimeout, TransportError
+
+from flowscope.errors import FlowscopeError, QueryError, StoreError
+from flowscope.query.duck import QueryTimeout
+from flowscope.query.fields import QUERY_FIELDS, QueryField
+from flowscope.query.filter import And, Cidr, Equals, Exists, Node, Not, Or, Range, Value, Wildcard
+from flowscope.query.model import (
+    Backend,
+    HistQuery,
+    HistResult,
+    Metrics,
+    MetricsQuery,
+    Query,
+    R,
+    Result,
+    Scope,
+    SearchQuery,
+    SearchResult,
+    Series,
+    SummaryQuery,
+    TopQuery,
+    TopResult,
+    TopRow,
+    Totals,
+    check_query,
+    series_label,
+    summary_from_top,
+)
+from flowscope.query.timerange import MAX_BUCKETS, TimeRange, auto_interval, format_interval
+from flowscope.store.opensearch import OpenSearchStore, explain
+
+DATE_FORMAT = "strict_date_optional_time"
+MATCH_ALL: dict[str, Any] = {"match_all": {}}
+_OPS = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
+
+
+def _value(value: Value) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _range(field: str, bounds: dict[str, Value]) -> dict[str, Any]:
+    body: dict[str, Any] = {op: _value(v) for op, v in bounds.items()}
+    if any(isinstance(v, datetime) for v in bounds.values()):
+        body["format"] = DATE_FORMAT
+    return {"range": {field: body}}
+
+
+def compile_filter(node: Node | None) -> dict[str, Any]:
+    """The query for ``node`` (``match_all`` for no filter)."""
+    return MATCH_ALL if node is None else _compile(node)
+
+
+def compile_time(time: TimeRange) -> list[dict[str, Any]]:
+    """Flows overlapping the range: ending at or after its start, starting before its end."""
+    parts = []
+    if time.start is not None:
+        parts.append(_range("end_time", {"gte": time.start}))
+    if time.end is not None:
+        parts.append(_range("start_time", {"lt": time.end}))
+    return parts
+
+
+def compile_where(node: Node | None, time: TimeRange, *extra: dict[str, Any]) -> dict[str, Any]:
+    """One query for a filter, a time range and any extra clauses (all must hold)."""
+    parts = [*([] if node is None else [_compile(node)]), *compile_time(time), *extra]
+    if not parts:
+        return MATCH_ALL
+    return parts[0] if len(parts) == 1 else {"bool": {"filter": parts}}
+
+
+def _compile(node: Node) -> dict[str, Any]:
+    if isinstance(node, And):
+        return {"bool": {"filter": [_compile(i) for i in node.items]}}
+    if isinstance(node, Or):
+        return {"bool": {"should": [_compile(i) for i in node.items], "minimum_should_match": 1}}
+    if isinstance(node, Not):
+        return {"bool": {"must_not": [_compile(node.item)]}}
+    if isinstance(node, Exists):
+        return {"exists": {"field": node.field}}
+    if isinstance(node, Equals):
+        if isinstance(node.value, datetime):
+            return _range(node.field, {"gte": node.value, "lte": node.value})
+        return {"term": {node.field: node.value}}
+    if isinstance(node, Range):
+        return _range(node.field, {_OPS[node.op]: node.value})
+    if isinstance(node, Cidr):
+        return {"term": {node.field: str(node.network)}}
+    if isinstance(node, Wildcard):
+        if QUERY_FIELDS[node.field].kind == "ip":
+            return ip_prefix(node.field, node.parts)
+        return {"wildcard": {node.field: {"value": wildcard_pattern(node.parts)}}}
+    raise TypeError(f"not a filter node: {node!r}")
+
+
+def wildcard_pattern(parts: tuple[str, ...]) -> str:
+    """A Lucene wildcard: the literal parts escaped, joined by ``*``."""
+
+    def esc(p: str) -> str:
+        return p.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
+
+    return "*".join(esc(p) for p in parts)
+
+
+def ip_prefix(field: str, parts: tuple[str, ...]) -> dict[str, Any]:
+    """Addresses whose dotted IPv4 text starts with ``parts[0]`` (the pattern ``prefix*``)."""
+    prefix = parts[0]
+    octets = prefix.split(".")
+    fixed, partial = octets[:-1], octets[-1]
+    ok = (
+        len(parts) == 2
+        and parts[1] == ""
+        and 0 < len(fixed) + 1 <= 4
+        and all(o.isdigit() and int(o) <= 255 and str(int(o)) == o for o in fixed)
+        and (partial == "" or (partial.isdigit() and str(int(partial)) == partial))
+        and not (partial == "" and len(fixed) == 4)
+    )
+    if not ok:
+        raise QueryError(
+            f"{field}: on OpenSearch, a wildcard on an address must be an IPv4 prefix such as "
+            f"10.0.* (got {'*'.join(parts)!r})",
+            hint=f"use a CIDR block instead, e.g. {field}:10.0.0.0/16",
+        )
+    values = [v for v in range(256) if partial == "" or str(v).startswith(partial)]
+    runs: list[tuple[int, int]] = []
+    for v in values:
+        if runs and runs[-1][1] == v - 1:
+            runs[-1] = (runs[-1][0], v)
+        else:
+            runs.append((v, v))
+    rest = 3 - len(fixed)
+    head = [int(o) for o in fixed]
+    ranges = []
+    for low, high in runs:
+        lo = ipaddress.IPv4Address(bytes(head + [low] + [0] * rest))
+        hi = ipaddress.IPv4Address(bytes(head + [high] + [255] * rest))
+        ranges.append({"range": {field: {"gte": str(lo), "lte": str(hi)}}})
+    if len(ranges) == 1:
+        return ranges[0]
+    return {"bool": {"should": ranges, "minimum_should_match": 1}}
+
+
+# -- the backend -----------------------------------------------------------------------------------
+
+_SUMS: dict[str, Any] = {"b": {"sum": {"field": "bytes"}}, "p": {"sum": {"field": "packets"}}}
+#: HyperLogLog++ counts exactly up to this many distinct values, then estimates (within ~1%).
+PRECISION = 40_000
+#: Fields mapped as ``date`` (epoch seconds in documents, milliseconds in aggregation keys).
+_DATE_FIELDS = frozenset({"start", "end", "start_time", "end_time"})
+
+
+def _int(value: Any) -> int:
+    return int(round(value)) if value is not None else 0
+
+
+def _totals(count: int, aggs: dict[str, Any]) -> Totals:
+    return Totals(int(count), _int(aggs["b"]["value"]), _int(aggs["p"]["value"]))
+
+
+def from_doc(field: str, value: Any) -> Any:
+    """A ``_source`` value as the DuckDB store returns it (times as UTC datetimes)."""
+    if value is not None and QUERY_FIELDS[field].kind == "time":
+        return datetime.fromtimestamp(int(value), UTC)
+    return value
+
+
+def from_key(field: str, value: Any) -> Any:
+    """An aggregation key as the DuckDB store returns the value (dates come in milliseconds)."""
+    if value is None or field not in _DATE_FIELDS:
+        return value
+    seconds = int(value) // 1000
+    return datetime.fromtimestamp(seconds, UTC) if QUERY_FIELDS[field].kind == "time" else seconds
+
+
+def _slack(size: int) -> int:
+    """Buckets to ask for when ``size`` are wanted. Ties are broken as in SQL, by the values
+    as DuckDB orders them (addresses as text, where the cluster orders them as numbers), so a
+    few more than needed are fetched and the cut is made here."""
+    return size * 2 + 20
+
+
+def _order(by: str, count_tiebreak: bool = True) -> list[dict[str, str]]:
+    first = "_count" if by == "count" else _METRIC_AGG[by]
+    order = [{first: "desc"}]
+    if count_tiebreak and first != "_count":
+        order.append({"_count": "desc"})
+    return [*order, {"_key": "asc"}]
+
+
+_METRIC_AGG = {"count": "_count", "bytes": "b", "packets": "p"}
+
+
+def _metric(by: str, bucket: dict[str, Any]) -> int:
+    return int(bucket["doc_count"]) if by == "count" else _int(bucket[_METRIC_AGG[by]]["value"])
+
+
+@dataclass
+class _Plan:
+    """One request body and how to read its response into a result."""
+
+    body: dict[str, Any] | None
+    read: Callable[[dict[str, Any]], Result]
+
+
+class OpenSearchBackend(Backend):
+    """Queries over an OpenSearch store; ``timeout`` (s) and ``row_cap`` apply to every ``run``.
+
+    ``run`` sends all its requests as one multi-search (histograms over an open-ended range first
+    ask for their bounds, in one multi-search of their own). Counts and sums are exact; distinct
+    counts are exact up to :data:`PRECISION` values and estimates beyond; with more than one
+    shard per index, terms rankings are the cluster's usual close approximation.
+    """
+
+    def __init__(
+        self,
+        store: OpenSearchStore,
+        *,
+        timeout: float | None = None,
+        row_cap: int | None = None,
+        lock_wait: float | None = None,
+    ) -> None:
+        self.store = store
+        self.timeout = timeout
+        self.row_cap = row_cap
+
+    def fields(self) -> list[QueryField]:
+        return list(QUERY_FIELDS.values())
+
+    def run(self, queries: Sequence[Query]) -> list[Result]:
+        for q in queries:
+            check_query(q, self.row_cap)
+        open_ended = [
+            (i, q)
+            for i, q in enumerate(queries)
+            if isinstance(q, HistQuery) and (q.scope.time.start is None or q.scope.time.end is None)
+        ]
+        bounds: dict[int, tuple[int | None, int | None]] = {}
+        if open_ended:
+            answers = self._msearch([_bounds_body(q) for _, q in open_ended])
+            for (i, _), answer in zip(open_ended, answers, strict=True):
+                aggs = answer["aggregations"]
+                first, last = aggs["first"]["value"], aggs["last"]["value"]
+                bounds[i] = (
+                    None if first is None else int(first) // 1000,
+                    None if last is None else int(last) // 1000,
+                )
+        plans = [self._plan(q, bounds.get(i)) for i, q in enumerate(queries)]
+        replies = iter(self._msearch([p.body for p in plans if p.body is not None]))
+        return [p.read(next(replies) if p.body is not None else {}) for p in plans]
+
+    def _plan(self, q: Query, bounds: tuple[int | None, int | None] | None) -> _Plan:
+        if isinstance(q, TopQuery):
+            return _top(q)
+        if isinstance(q, HistQuery):
+            return _hist(q, bounds)
+        if isinstance(q, SearchQuery):
+            return _search(q, self.store.target.shards > 1)
+        if isinstance(q, SummaryQuery):
+            plan = _top(TopQuery((q.field,), "count", q.size, q.scope))
+            read = plan.read
+            return _Plan(plan.body, lambda r: summary_from_top(q, _as(read(r), TopResult)))
+        return _metrics(q)
+
+    def _msearch(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not bodies:
+            return []
+        lines: list[dict[str, Any]] = []
+        for body in bodies:
+            lines += [{"index": self.store.names.alias}, body]
+        params: dict[str, Any] = {}
+        if self.timeout is not None:
+            params["request_timeout"] = self.timeout
+        try:
+            found = self.store.client().msearch(body=lines, **params)
+        except ConnectionTimeout as e:
+            raise QueryTimeout(
+                f"the query took longer than {self.timeout:g}s and was stopped",
+                hint="narrow the time range or the filter",
+            ) from e
+        except TransportError as e:
+            raise explain(self.store.target, e, "answering a query") from e
+        answers: list[dict[str, Any]] = found["responses"]
+        for answer in answers:
+            error = answer.get("error")
+            if error:
+                raise self._error(error)
+            if answer.get("timed_out"):
+                raise QueryTimeout("the query took longer than the cluster's time limit")
+        return answers
+
+    def _error(self, error: Any) -> FlowscopeError:
+        cause = error.get("root_cause", [error])[0] if isinstance(error, dict) else {}
+        kind = str(cause.get("type", "error"))
+        reason = str(cause.get("reason", error))
+        if kind == "index_not_found_exception":
+            return StoreError(
+                f"no flows in {self.store.url} yet",
+                hint="load data first: flowscope ingest FILES --store " + self.store.url,
+            )
+        return QueryError(f"the cluster at {self.store.url} refused the query: {kind}: {reason}")
+
+
+def _as(result: Result, kind: type[R]) -> R:
+    assert isinstance(result, kind)
+    return result
+
+
+def _top(q: TopQuery) -> _Plan:
+    where = compile_where(q.scope.where, q.scope.time)
+    fields = list(q.fields)
+    order = _order(q.by)
+    if len(fields) == 1:
+        (name,) = fields
+        top: dict[str, Any] = {
+            "terms": {
+                "field": name,
+                "size": _slack(q.size),
+                "shard_size": max(_slack(q.size) * 5, 100),
+                "order": order,
+            }
+        }
+        missing: dict[str, Any] = {"missing": {"field": name}}
+        distinct: dict[str, Any] = {
+            "cardinality": {"field": name, "precision_threshold": PRECISION}
+        }
+    else:
+        top = {
+            "multi_terms": {
+                "terms": [{"field": f} for f in fields],
+                "size": _slack(q.size),
+                "order": order,
+            }
+        }
+        absent = [{"bool": {"must_not": [{"exists": {"field": f}}]}} for f in fields]
+        missing = {"filter": {"bool": {"should": absent, "minimum_should_match": 1}}}
+        # Each value length-prefixed, so no two tuples make the same string.
+        values = "".join(
+            f"String v{i} = String.valueOf(doc['{f}'].value); " for i, f in enumerate(fields)
+        )
+        key = (
+            values
+            + "return "
+            + " + ".join(f"v{i}.length() + ':' + v{i}" for i in range(len(fields)))
+            + ";"
+        )
+        distinct = {
+            "filter": {"bool": {"filter": [{"exists": {"field": f}} for f in fields]}},
+            "aggs": {
+                "n": {
+                    "cardinality": {
+                        "script": {"source": key, "lang": "painless"},
+                        "precision_threshold": PRECISION,
+                    }
+                }
+            },
+        }
+    body = {
+        "size": 0,
+        "track_total_hits": True,
+        "query": where,
+        "aggs": {
+            **_SUMS,
+            "top": {**top, "aggs": _SUMS},
+            "missing": {**missing, "aggs": _SUMS},
+            "distinct": distinct,
+        },
+    }
+
+    def read(r: dict[str, Any]) -> Result:
+        aggs = r["aggregations"]
+        total = _totals(r["hits"]["total"]["value"], aggs)
+        missing_t = _totals(aggs["missing"]["doc_count"], aggs["missing"])
+        rows = []
+        for b in aggs["top"]["buckets"]:
+            keys = b["key"] if len(fields) > 1 else [b["key"]]
+            key = tuple(from_key(f, k) for f, k in zip(fields, keys, strict=True))
+            rows.append(TopRow(key, _totals(b["doc_count"], b)))
+        rows.sort(key=lambda row: (-row.totals.get(q.by), -row.totals.count, row.key))
+        rows = rows[: q.size]
+        shown = Totals(
+            sum(x.totals.count for x in rows),
+            sum(x.totals.bytes for x in rows),
+            sum(x.totals.packets for x in rows),
+        )
+        d = aggs["distinct"]
+        distinct_n = int(d["value"] if "value" in d else d["n"]["value"])
+        if total.count == 0:
+            return TopResult(q.fields, q.by, [], Totals(), Totals(), Totals(), 0)
+        other = total.minus(missing_t).minus(shown)
+        return TopResult(q.fields, q.by, rows, other, missing_t, total, distinct_n)
+
+    return _Plan(body, read)
+
+
+def _hist_where(q: HistQuery) -> dict[str, Any]:
+    return compile_where(q.scope.where, q.scope.time, {"exists": {"field": "start"}})
+
+
+def _bounds_body(q: HistQuery) -> dict[str, Any]:
+    return {
+        "size": 0,
+        "query": _hist_where(q),
+        "aggs": {"first": {"min": {"field": "start"}}, "last": {"max": {"field": "start"}}},
+    }
+
+
+def _epoch(t: datetime) -> int:
+    return int(t.timestamp())
+
+
+def _hist(q: HistQuery, bounds: tuple[int | None, int | None] | None) -> _Plan:
+    """Buckets of ``start`` (epoch-aligned, as ``start // step * step`` in SQL); flows that
+    began before the range but overlap it count in its first bucket."""
+    span = q.scope.time
+    low = _epoch(span.start) if span.start else None
+    high = _epoch(span.end) if span.end else None  # exclusive
+    if low is None or high is None:
+        first, last = bounds or (None, None)
+        if first is None or last is None:
+            empty = HistResult(q.interval or 60, span.start, span.end, [], q.split, [], Totals())
+            return _Plan(None, lambda r: empty)
+        low = first if low is None else low
+        if high is None:
+            high = _epoch(datetime.now(UTC)) if span.start else last + 1
+            high = max(high, low + 1)
+    step = q.interval or auto_interval(high - low)
+    first_bucket = low - low % step
+    last_bucket = (high - 1) - (high - 1) % step
+    buckets = (last_bucket - first_bucket) // step + 1
+    if buckets > MAX_BUCKETS:
+        raise QueryError(
+            f"an interval of {format_interval(step)} makes {buckets} buckets "
+            f"(at most {MAX_BUCKETS})",
+            hint="choose a longer interval, or auto",
+        )
+    over_time: dict[str, Any] = {
+        "late": {
+            "filter": {"range": {"start": {"gte": low}}} if span.start else MATCH_ALL,
+            "aggs": {
+                "t": {
+                    "date_histogram": {
+                        "field": "start",
+                        "fixed_interval": f"{step}s",
+                        "min_doc_count": 1,
+                    },
+                    "aggs": _SUMS,
+                }
+            },
+        }
+    }
+    if span.start:
+        over_time["early"] = {"filter": {"range": {"start": {"lt": low}}}, "aggs": _SUMS}
+    aggs: dict[str, Any] = dict(over_time)
+    if q.split:
+        split_aggs = {**_SUMS, **over_time}
+        aggs["keys"] = {
+            "terms": {
+                "field": q.split,
+                "size": _slack(q.split_size),
+                "shard_size": max(_slack(q.split_size) * 5, 100),
+                "order": _order(q.by, count_tiebreak=False),
+            },
+            "aggs": split_aggs,
+        }
+        aggs["nokey"] = {"missing": {"field": q.split}, "aggs": split_aggs}
+    body = {"size": 0, "query": _hist_where(q), "aggs": aggs}
+    index = {first_bucket + i * step: i for i in range(buckets)}
+
+    def arrays(node: dict[str, Any]) -> list[list[int]]:
+        out = [[0] * buckets for _ in range(3)]
+        slots: list[tuple[int | None, dict[str, Any]]] = [
+            (index.get(int(b["key"]) // 1000), b) for b in node["late"]["t"]["buckets"]
+        ]
+        if "early" in node:
+            slots.append((0, node["early"]))
+        for slot, b in slots:
+            if slot is None:
+                continue
+            out[0][slot] += int(b["doc_count"])
+            out[1][slot] += _int(b["b"]["value"])
+            out[2][slot] += _int(b["p"]["value"])
+        return out
+
+    def read(r: dict[str, Any]) -> Result:
+        a = r["aggregations"]
+        whole = arrays(a)
+        series: list[Series] = []
+        if q.split:
+            candidates = [(from_key(q.split, b["key"]), b) for b in a["keys"]["buckets"]]
+            if a["nokey"]["doc_count"]:
+                candidates.append((None, a["nokey"]))
+            candidates.sort(
+                key=lambda c: (-_metric(q.by, c[1]), c[0] is None, 0 if c[0] is None else c[0])
+            )
+            rest = [list(x) for x in whole]
+            for key, b in candidates[: q.split_size]:
+                c, by, p = arrays(b)
+                for arr, part in zip(rest, (c, by, p), strict=True):
+                    for i, v in enumerate(part):
+                        arr[i] -= v
+                series.append(Series(key, series_label(q.split, key, False), False, c, by, p))
+            if any(rest[0]):
+                series.append(Series(None, series_label(q.split, None, True), True, *rest))
+        elif any(whole[0]):
+            series.append(Series(None, series_label(None, None, False), False, *whole))
+        total = Totals(
+            sum(sum(s.count) for s in series),
+            sum(sum(s.bytes) for s in series),
+            sum(sum(s.packets) for s in series),
+        )
+        times = [datetime.fromtimestamp(first_bucket + i * step, UTC) for i in range(buckets)]
+        start = datetime.fromtimestamp(low, UTC)
+        end = datetime.fromtimestamp(high, UTC)
+        return HistResult(step, start, end, times, q.split, series, total)
+
+    return _Plan(body, read)
+
+
+def _metrics(q: MetricsQuery) -> _Plan:
+    body = {
+        "size": 0,
+        "track_total_hits": True,
+        "query": compile_where(q.scope.where, q.scope.time),
+        "aggs": {
+            **_SUMS,
+            "src": {"cardinality": {"field": "srcaddr", "precision_threshold": PRECISION}},
+            "dst": {"cardinality": {"field": "dstaddr", "precision_threshold": PRECISION}},
+            "first": {"min": {"field": "start_time"}},
+            "last": {"max": {"field": "end_time"}},
+        },
+    }
+
+    def read(r: dict[str, Any]) -> Result:
+        a = r["aggregations"]
+        t = _totals(r["hits"]["total"]["value"], a)
+
+        def when(v: Any) -> datetime | None:
+            return None if v is None else datetime.fromtimestamp(int(v) // 1000, UTC)
+
+        return Metrics(
+            t.count,
+            t.bytes,
+            t.packets,
+            int(a["src"]["value"]),
+            int(a["dst"]["value"]),
+            when(a["first"]["value"]),
+            when(a["last"]["value"]),
+        )
+
+    return _Plan(body, read)
+
+
+# -- search: search_after over (sort value, index, sequence number) ------------------------------
+
+
+def _encode_cursor(q: SearchQuery, values: list[Any]) -> str:
+    raw = json.dumps({"s": q.sort, "d": q.descending, "a": values}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(q: SearchQuery, token: str) -> list[Any]:
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        values = payload["a"]
+        same = payload["s"] == q.sort and payload["d"] == q.descending
+        if not isinstance(values, list):
+            raise TypeError(values)
+    except (ValueError, KeyError, TypeError) as e:
+        raise QueryError("invalid cursor: pass the next_cursor of a previous page") from e
+    if not same:
+        raise QueryError("this cursor belongs to a search with another sort order")
+    return values
+
+
+def _search(q: SearchQuery, many_shards: bool) -> _Plan:
+    """Keyset paging: each index has one shard by default, where (``_index``, ``_seq_no``) names
+    a document for good (flows are never updated); with more shards ``_id`` breaks the ties."""
+    columns = list(dict.fromkeys(q.columns))
+    direction = "desc" if q.descending else "asc"
+    sort: list[dict[str, Any]] = [
+        {q.sort: {"order": direction, "missing": "_last"}},
+        {"_index": {"order": direction}},
+        {"_seq_no": {"order": direction}},
+    ]
+    if many_shards:
+        sort.append({"_id": {"order": direction}})
+    body: dict[str, Any] = {
+        "size": q.size + 1,
+        "track_total_hits": True,
+        "query": compile_where(q.scope.where, q.scope.time),
+        "sort": sort,
+        "_source": columns,
+    }
+    if q.cursor:
+        body["search_after"] = _decode_cursor(q, q.cursor)
+
+    def read(r: dict[str, Any]) -> Result:
+        hits = r["hits"]["hits"]
+        page = hits[: q.size]
+        rows = [tuple(from_doc(c, h["_source"].get(c)) for c in columns) for h in page]
+        cursor = _encode_cursor(q, page[-1]["sort"]) if len(hits) > q.size and page else None
+        return SearchResult(columns, rows, int(r["hits"]["total"]["value"]), cursor)
+
+    return _Plan(body, read)
+
+
+def overview(store: OpenSearchStore) -> dict[str, Any]:
+    """What :func:`flowscope.query.sql.overview` tells of a DuckDB store, for a cluster store."""
+    backend = OpenSearchBackend(store)
+    everything = Scope()
+    m, actions, statuses, ports = backend.run(
+        [
+            MetricsQuery(everything),
+            TopQuery(("action",), "count", 10, everything),
+            TopQuery(("log_status",), "count", 10, everything),
+            TopQuery(("dstport", "protocol_name"), "count", 5, everything),
+        ]
+    )
+    assert isinstance(m, Metrics) and isinstance(ports, TopResult)
+    by: list[dict[str, int]] = []
+    for top in (actions, statuses):
+        assert isinstance(top, TopResult)
+        counts = {str(r.key[0]): r.totals.count for r in top.rows}
+        if top.missing.count:
+            counts["-"] = top.missing.count
+        by.append(dict(sorted(counts.items(), key=lambda kv: -kv[1])))
+    client = store.client()
+    counted = [
+        int(client.count(index=index, ignore_unavailable=True, body=body)["count"])
+        for index, body in (
+            (store.names.rejects, {"query": MATCH_ALL}),
+            (store.names.loads, {"query": {"term": {"status": "done"}}}),
+        )
+    ]
+    return {
+        "flows": m.count,
+        "first": m.first,
+        "last": m.last,
+        "bytes": m.bytes,
+        "by_action": by[0],
+        "by_status": by[1],
+        "top_dstports": [
+            {"dstport": r.key[0], "protocol": r.key[1], "flows": r.totals.count} for r in ports.rows
+        ],
+        "rejects": counted[0],
+        "loads": counted[1],
+    }
