@@ -189,8 +189,12 @@ def demo(
     ),
     hours: Annotated[float, typer.Option(help="Hours of traffic to generate.")] = 24.0,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Then serve the dashboard.")
+    ] = True,
+    port: Annotated[int, typer.Option(help="Port of the dashboard (on 127.0.0.1).")] = 8080,
 ) -> None:
-    """Generate a day of realistic flow logs, ingest them and print a summary."""
+    """Generate a day of realistic flow logs, ingest them, summarise, serve the dashboard."""
     from flowscope.demo.generate import DemoSpec, write_demo
     from flowscope.sources.files import local_units
 
@@ -201,6 +205,10 @@ def demo(
     summary = run_ingest(local_units([str(data)]), store_url(store), None)
     report(summary, quiet=True)
     print_overview(store_url(store))
+    if summary.exit_code == 0 and serve:
+        from flowscope.commands.query import serve as serve_command
+
+        serve_command(port=port, store=store)
     raise typer.Exit(summary.exit_code)
 
 

@@ -16,8 +16,8 @@ from flowscope.parse.layout import Layout, parse_log_format
 from flowscope.sources import Unit
 from flowscope.store import open_store
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @dataclass
