@@ -45,7 +45,6 @@ from flowscope.schema import (
     LOAD_ID,
     create_table_sql,
     flows_view_sql,
-    quote,
 )
 from flowscope.store.base import LoadRecord
 
@@ -408,26 +407,22 @@ class Load:
             if c in names and c != LOAD_ID and (c not in _DERIVED_FROM or _DERIVED_FROM[c] in names)
         ]
         table = self.writer.tables((*keep, LOAD_ID))
-        cols = ", ".join(quote(c) for c in keep)
-        sql = (
-            f"INSERT INTO {quote(table)} ({cols}, {LOAD_ID}) "
-            f"SELECT {cols}, {self.load_id}::BIGINT FROM {{}}"
+        rows = batch.select(keep)
+        rows = rows.append_column(
+            LOAD_ID, pa.repeat(pa.scalar(self.load_id, pa.int64()), rows.num_rows)
         )
         if background:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="flowscope-insert")
-            self._inflight = self._pool.submit(self._insert_arrow, sql, batch.select(keep))
+            self._inflight = self._pool.submit(self._insert_arrow, table, rows)
         else:
-            self._insert_arrow(sql, batch.select(keep))
+            self._insert_arrow(table, rows)
 
-    def _insert_arrow(self, sql: str, data: pa.Table) -> None:
-        name = f"_flowscope_batch_{self.load_id}"
-        con = self.con
-        con.register(name, data)
-        try:
-            _run(con, sql.format(name))
-        finally:
-            con.unregister(name)
+    def _insert_arrow(self, table: str, data: pa.Table) -> None:
+        # ``data`` has the table's columns in its order. Not con.register(): a registered
+        # Arrow table stays referenced until the transaction ends, so a big load would hold
+        # every batch in memory.
+        self.con.from_arrow(data).insert_into(table)
 
     def add_rejects(self, rejects: list[Reject], source: str | None = None) -> None:
         src = source or self.source
@@ -455,7 +450,7 @@ class Load:
         )
         self._rejects = []
         self.wait()
-        self._insert_arrow("INSERT INTO rejects SELECT * FROM {}", rej)
+        self._insert_arrow("rejects", rej)
 
     def set_cursor(self, key: str, value: dict[str, Any]) -> None:
         self.cursors[key] = value
