@@ -290,12 +290,14 @@ def serve(
 
     from flowscope.api import create_app
     from flowscope.store import open_store
+    from flowscope.store.duck import DuckStore
     from flowscope.web import mount_static
 
     origins = tuple(cors or ())
-    app = create_app(
-        open_store(store_url(store)), timeout=timeout, row_cap=row_cap, cors_origins=origins
-    )
+    opened = open_store(store_url(store))
+    if isinstance(opened, DuckStore):
+        opened.keep_reads_warm()
+    app = create_app(opened, timeout=timeout, row_cap=row_cap, cors_origins=origins)
     mount_static(app)
     err.print(f"serving http://{host}:{port}/ (API docs at /docs)", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level="warning")

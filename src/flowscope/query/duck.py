@@ -58,6 +58,8 @@ from flowscope.store.duck import DuckStore
 
 _METRIC_COL = {"count": "c", "bytes": "b", "packets": "p"}
 _SUMS = 'count(*) AS c, coalesce(sum("bytes"), 0) AS b, coalesce(sum("packets"), 0) AS p'
+#: Key bits up to which GROUP BY uses DuckDB's perfect hash table (default 12): ports need 17.
+PERFECT_HT_BITS = 17
 _TABLE_NO = re.compile(r"(\d+)$")
 
 
@@ -95,6 +97,9 @@ class _Session:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, cache: _Ip6Cache | None = None) -> None:
         self.con = con
+        # Group ports (16 bits) and histogram buckets in a perfect hash table, not a general
+        # one: top dstport over 10M rows goes from about 260 ms to 95 ms.
+        con.execute(f"SET perfect_ht_threshold = {PERFECT_HT_BITS}").fetchall()
         self.macros = False
         self.cache = cache
         self.stamp = cache.stamp() if cache else None
@@ -275,7 +280,9 @@ def hist(s: _Session, q: HistQuery) -> HistResult:
             hint="choose a longer interval, or auto",
         )
     start_col = f'greatest("start", {int(low)})' if span.start else '"start"'
-    bucket = f"({start_col} // {int(step)}) * {int(step)}"
+    # the bucket's number counted from the first, a small integer DuckDB groups with a perfect
+    # hash; a start outside [low, high) falls outside 0..buckets-1 (or is NULL) and is skipped
+    bucket = f"TRY_CAST(({start_col} - {int(first_bucket)}) // {int(step)} AS INTEGER)"
     if q.split:
         metric = _METRIC_COL[q.by]
         sql = f"""
@@ -290,11 +297,10 @@ def hist(s: _Session, q: HistQuery) -> HistResult:
     else:
         sql = f"SELECT {bucket} AS t, 1, NULL, {_SUMS} FROM flows WHERE {cond.text} GROUP BY 1"
         rows = s.rows(sql, cond.params)
-    index = {first_bucket + i * step: i for i in range(buckets)}
     series: dict[tuple[int, Any], list[list[int]]] = {}
     for t, rank, key, c, b, p in rows:
-        slot = index.get(int(t))
-        if slot is None:
+        slot = -1 if t is None else int(t)
+        if not 0 <= slot < buckets:
             continue
         arrays = series.setdefault((int(rank), key), [[0] * buckets for _ in range(3)])
         arrays[0][slot] += int(c)

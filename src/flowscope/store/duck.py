@@ -13,9 +13,12 @@ Tables::
     meta     schema version
 
 DuckDB lets one process open a file for writing while no other process may open it at all, so
-every connection here is short-lived: readers open the file read-only for one query and retry
+connections here are short-lived: readers open the file read-only for one query and retry
 while a writer holds it; writers commit a load at a time and, between loads, step aside when a
-reader has left a ``.readers`` marker saying it is waiting. ``follow`` and ``serve`` can
+reader has left a ``.readers`` marker saying it is waiting. ``serve`` keeps its read
+connection open between requests (DuckDB's caches stay warm), until a writer that finds the
+file held leaves a ``.writer`` marker: the connection then closes as soon as its queries end,
+and reads go back to short-lived connections for a while. ``follow`` and ``serve`` can
 therefore run on the same file at once.
 """
 
@@ -25,6 +28,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -119,6 +123,25 @@ class DuckStore:
         self.lock_timeout = lock_timeout
         self.memory_limit = memory_limit
         self.marker = Path(f"{path}.readers")
+        self.writer_marker = Path(f"{path}.writer")
+        self._warm: _WarmReads | None = None
+
+    def keep_reads_warm(self) -> None:
+        """Keep one read connection open between reads (for ``serve``), see the module doc."""
+        if self._warm is None:
+            self._warm = _WarmReads(self)
+
+    def close_reads(self) -> None:
+        """Close the warm read connection (waiting for its reads to end), if there is one."""
+        if self._warm is not None:
+            self._warm.close()
+
+    def writer_waiting(self) -> bool:
+        """Whether a writer has said, in the last moments, that it waits for the file."""
+        try:
+            return time.time() - self.writer_marker.stat().st_mtime < MARKER_FRESH
+        except OSError:
+            return False
 
     @property
     def url(self) -> str:
@@ -135,13 +158,15 @@ class DuckStore:
                 con = duckdb.connect(
                     str(self.path), read_only=read_only, config={"memory_limit": self.memory_limit}
                 )
+                if not read_only:
+                    with suppress(OSError):
+                        self.writer_marker.unlink()
                 return con
             except duckdb.Error as e:
                 if not _is_lock_error(e):
                     raise StoreError(f"cannot open store {self.path}: {e}") from e
-                if read_only:
-                    with suppress(OSError):
-                        self.marker.touch()
+                with suppress(OSError):
+                    (self.marker if read_only else self.writer_marker).touch()
                 if time.monotonic() >= deadline:
                     pid = _PID_RE.search(str(e))
                     who = f"process {pid.group(1)}" if pid else "another process"
@@ -161,7 +186,16 @@ class DuckStore:
                 f"store {self.path} does not exist",
                 hint="load data first: flowscope ingest FILE, or flowscope demo",
             )
-        con = self._connect(True, self.lock_timeout if timeout is None else timeout)
+        wait = self.lock_timeout if timeout is None else timeout
+        if self._warm is not None:
+            cursor = self._warm.acquire(wait)
+            if cursor is not None:
+                try:
+                    yield cursor
+                finally:
+                    self._warm.release(cursor)
+                return
+        con = self._connect(True, wait)
         try:
             yield con
         finally:
@@ -176,6 +210,90 @@ class DuckStore:
             yield writer
         finally:
             writer.close()
+
+
+#: A writer's ``.writer`` marker counts for this many seconds after it was last touched.
+MARKER_FRESH = 2.0
+#: A warm read connection closes after this many idle seconds, and after a writer asked for
+#: the file, reads stay on short-lived connections for WARM_COOL seconds.
+WARM_IDLE = 30.0
+WARM_COOL = 10.0
+
+
+class _WarmReads:
+    """The read connection ``serve`` keeps open; each read gets a cursor of it (DuckDB shares
+    one database, and its buffer cache, between a connection's cursors)."""
+
+    def __init__(self, store: DuckStore) -> None:
+        self.store = store
+        self.cond = threading.Condition()
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.generation = 0
+        self.users = 0
+        self.draining = False
+        self.cool_until = 0.0
+        self.last_used = 0.0
+
+    def acquire(self, timeout: float) -> duckdb.DuckDBPyConnection | None:
+        """A cursor of the warm connection, or None: then read on a short-lived connection."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            # a writer is waiting: no new reads on this connection; wait for it to close
+            while self.con is not None and self.draining:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None  # the short-lived path waits (and reports) from here
+                self.cond.wait(min(left, 0.1))
+            if self.con is None:
+                if time.monotonic() < self.cool_until or self.store.writer_waiting():
+                    return None
+                self.con = self.store._connect(True, max(deadline - time.monotonic(), 0.0))
+                self.generation += 1
+                threading.Thread(
+                    target=self._watch, args=(self.generation,), daemon=True,
+                    name="flowscope-warm-reads",
+                ).start()  # fmt: skip
+            self.users += 1
+            return self.con.cursor()
+
+    def release(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        with suppress(duckdb.Error):
+            cursor.close()
+        with self.cond:
+            self.users -= 1
+            self.last_used = time.monotonic()
+            if self.users == 0 and self.draining:
+                self._close()
+
+    def close(self) -> None:
+        with self.cond:
+            self.draining = True
+            while self.users:
+                self.cond.wait(0.1)
+            self._close()
+
+    def _close(self) -> None:
+        if self.con is not None:
+            with suppress(duckdb.Error):
+                self.con.close()
+        self.con = None
+        self.draining = False
+        self.cond.notify_all()
+
+    def _watch(self, generation: int) -> None:
+        while True:
+            time.sleep(0.1)
+            with self.cond:
+                if self.con is None or self.generation != generation:
+                    return
+                if self.store.writer_waiting():
+                    self.draining = True
+                    self.cool_until = time.monotonic() + WARM_COOL
+                elif self.users == 0 and time.monotonic() - self.last_used > WARM_IDLE:
+                    self.draining = True
+                if self.draining and self.users == 0:
+                    self._close()
+                    return
 
 
 #: Small loads are committed in groups: at most this many loads, or this many seconds, per
