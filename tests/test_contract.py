@@ -165,6 +165,8 @@ def test_everything_loaded_is_counted(pair: Pair) -> None:
     answer = _same(pair, build.metrics_query(S()))
     assert answer["count"] == pair.rows
     assert answer["first"] == "2025-01-06T00:00:00+00:00"
+    quick = _same(pair, build.metrics_query(S(), distinct=False))
+    assert quick == {**answer, "sources": None, "destinations": None}
 
 
 @pytest.mark.parametrize("name", list(REPORTS))

@@ -222,9 +222,16 @@ def create_app(
 
     @app.get("/api/metrics", summary="Flows, bytes, packets, distinct addresses, time span")
     def metrics(
-        request: Request, where: Where = "", since: From = "", to: To = ""
+        request: Request,
+        where: Where = "",
+        since: From = "",
+        to: To = "",
+        distinct: Annotated[
+            bool, Query(description="Count distinct sources and destinations (else null)")
+        ] = True,
     ) -> dict[str, Any]:
-        return ok(request, backend.metrics(build.metrics_query(scope(where, since, to))).to_dict())
+        q = build.metrics_query(scope(where, since, to), distinct)
+        return ok(request, backend.metrics(q).to_dict())
 
     @app.get("/api/reports", summary="The canned reports")
     def reports(request: Request) -> dict[str, Any]:

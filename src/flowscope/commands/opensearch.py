@@ -17,9 +17,7 @@ import typer
 
 from flowscope.commands.common import StoreOpt, err, store_url
 from flowscope.errors import UsageError
-from flowscope.kibana import saved_objects, to_ndjson
 from flowscope.store import open_store
-from flowscope.store.opensearch import OpenSearchStore
 
 
 def kibana_export(
@@ -30,6 +28,9 @@ def kibana_export(
     ] = None,
 ) -> None:
     """Write Kibana / OpenSearch Dashboards saved objects (NDJSON) for an OpenSearch store."""
+    from flowscope.kibana import saved_objects, to_ndjson
+    from flowscope.store.opensearch import OpenSearchStore
+
     target = open_store(store_url(store))
     if not isinstance(target, OpenSearchStore):
         raise UsageError(

@@ -108,5 +108,5 @@ def summary_query(field: str, size: int = 5, scope: Scope | None = None) -> Summ
     return SummaryQuery(resolve(field).name, size, scope or Scope())
 
 
-def metrics_query(scope: Scope | None = None) -> MetricsQuery:
-    return MetricsQuery(scope or Scope())
+def metrics_query(scope: Scope | None = None, distinct: bool = True) -> MetricsQuery:
+    return MetricsQuery(scope or Scope(), distinct)

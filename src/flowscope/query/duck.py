@@ -329,13 +329,16 @@ def hist(s: _Session, q: HistQuery) -> HistResult:
 
 def metrics(s: _Session, q: MetricsQuery) -> Metrics:
     where = s.where(q.scope)
+    distinct = (
+        'count(DISTINCT "srcaddr"), count(DISTINCT "dstaddr")' if q.distinct else "NULL, NULL"
+    )
     row = s.rows(
         'SELECT count(*), coalesce(sum("bytes"), 0), coalesce(sum("packets"), 0), '
-        'count(DISTINCT "srcaddr"), count(DISTINCT "dstaddr"), min("start_time"), '
-        f'max("end_time") FROM flows {where.where}',
+        f'{distinct}, min("start_time"), max("end_time") FROM flows {where.where}',
         where.params,
     )[0]
-    return Metrics(int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), row[5], row[6])
+    sources, destinations = (None, None) if row[3] is None else (int(row[3]), int(row[4]))
+    return Metrics(int(row[0]), int(row[1]), int(row[2]), sources, destinations, row[5], row[6])
 
 
 # -- search: keyset paging over the physical tables --------------------------------------------

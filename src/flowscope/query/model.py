@@ -121,6 +121,8 @@ class MetricsQuery:
     """Headline numbers: flows, bytes, packets, distinct sources/destinations, time span."""
 
     scope: Scope = _field(default_factory=Scope)
+    #: Count distinct sources and destinations (the costly part); else they are None.
+    distinct: bool = True
 
 
 Query: TypeAlias = TopQuery | HistQuery | SearchQuery | SummaryQuery | MetricsQuery
@@ -280,8 +282,8 @@ class Metrics:
     count: int
     bytes: int
     packets: int
-    sources: int
-    destinations: int
+    sources: int | None
+    destinations: int | None
     first: datetime | None
     last: datetime | None
 

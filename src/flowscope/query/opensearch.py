@@ -542,17 +542,20 @@ def _hist(q: HistQuery, bounds: tuple[int | None, int | None] | None) -> _Plan:
 
 
 def _metrics(q: MetricsQuery) -> _Plan:
+    aggs: dict[str, Any] = {
+        **_SUMS,
+        "first": {"min": {"field": "start_time"}},
+        "last": {"max": {"field": "end_time"}},
+    }
+    if q.distinct:
+        for name, column in (("src", "srcaddr"), ("dst", "dstaddr")):
+            card = {"field": column, "precision_threshold": PRECISION}
+            aggs[name] = {"cardinality": card}
     body = {
         "size": 0,
         "track_total_hits": True,
         "query": compile_where(q.scope.where, q.scope.time),
-        "aggs": {
-            **_SUMS,
-            "src": {"cardinality": {"field": "srcaddr", "precision_threshold": PRECISION}},
-            "dst": {"cardinality": {"field": "dstaddr", "precision_threshold": PRECISION}},
-            "first": {"min": {"field": "start_time"}},
-            "last": {"max": {"field": "end_time"}},
-        },
+        "aggs": aggs,
     }
 
     def read(r: dict[str, Any]) -> Result:
@@ -566,8 +569,8 @@ def _metrics(q: MetricsQuery) -> _Plan:
             t.count,
             t.bytes,
             t.packets,
-            int(a["src"]["value"]),
-            int(a["dst"]["value"]),
+            int(a["src"]["value"]) if "src" in a else None,
+            int(a["dst"]["value"]) if "dst" in a else None,
             when(a["first"]["value"]),
             when(a["last"]["value"]),
         )
