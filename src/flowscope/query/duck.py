@@ -97,6 +97,7 @@ class _Session:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, cache: _Ip6Cache | None = None) -> None:
         self.con = con
+        self._layouts: list[tuple[str, set[str]]] | None = None
         # Group ports (16 bits) and histogram buckets in a perfect hash table, not a general
         # one: top dstport over 10M rows goes from about 260 ms to 95 ms.
         con.execute(f"SET perfect_ht_threshold = {PERFECT_HT_BITS}").fetchall()
@@ -111,7 +112,9 @@ class _Session:
             if found is not None:
                 return found
         col = quote(column)
-        rows = self.rows(f"SELECT DISTINCT {col} FROM flows WHERE contains({col}, ':')")
+        rows = self.rows(
+            f"SELECT DISTINCT {col} FROM {self.flows(None, column)} WHERE contains({col}, ':')"
+        )
         items = [(str(t), v) for (t,) in rows if (v := address_value(str(t))) is not None]
         if self.cache is not None:
             self.cache.put(column, self.stamp, items)
@@ -119,6 +122,29 @@ class _Session:
 
     def where(self, scope: Scope) -> Sql:
         return compile_condition(scope.where, scope.time, self.ip6)
+
+    def flows(self, scope: Scope | None, *columns: str) -> str:
+        """``flows`` narrowed to ``columns`` and those ``scope`` filters on: a UNION ALL over
+        the flows_N tables. Binding the 90-column view costs about 4 ms a query, which is
+        most of a small store's answer time; the view itself when there is no table yet."""
+        if self._layouts is None:
+            found = self.con.execute("SELECT name, columns FROM layouts ORDER BY name").fetchall()
+            self._layouts = [(str(n), set(str(c).split(","))) for n, c in found]
+        if not self._layouts:
+            return "flows"
+        wanted = [*columns, *sorted(_fields_of(scope.where) if scope else ())]
+        if scope is not None and (scope.time.start or scope.time.end):
+            wanted += ["start_time", "end_time"]
+        cols = [c for c in dict.fromkeys(wanted) if c in SQL_TYPES] or ["load_id"]
+        parts = [
+            "SELECT "
+            + ", ".join(
+                quote(c) if c in have else f"NULL::{SQL_TYPES[c]} AS {quote(c)}" for c in cols
+            )
+            + f" FROM {quote(name)}"
+            for name, have in self._layouts
+        ]
+        return "(" + " UNION ALL ".join(parts) + ") AS flows"
 
     def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         if not self.macros and "fs_ip6hex(" in sql:
@@ -215,6 +241,7 @@ def top(s: _Session, q: TopQuery) -> TopResult:
     key_cols = ", ".join(f"{quote(f)} AS {k}" for f, k in zip(q.fields, keys, strict=True))
     missing = " OR ".join(f"{k} IS NULL" for k in keys)
     where = s.where(q.scope)
+    source = s.flows(q.scope, *q.fields, "bytes", "packets")
     metric = _METRIC_COL[q.by]
     # Totals ride along as window sums over the groups; rows with a NULL key are "missing".
     # (window aggregates with FILTER are quadratic in DuckDB 2.0; CASE sums are not)
@@ -225,7 +252,7 @@ def top(s: _Session, q: TopQuery) -> TopResult:
             sum(CASE WHEN {missing} THEN b ELSE 0 END) OVER (),
             sum(CASE WHEN {missing} THEN p ELSE 0 END) OVER (),
             sum(CASE WHEN {missing} THEN 0 ELSE 1 END) OVER ()
-        FROM (SELECT {key_cols}, {_SUMS} FROM flows {where.where} GROUP BY ALL)
+        FROM (SELECT {key_cols}, {_SUMS} FROM {source} {where.where} GROUP BY ALL)
         ORDER BY m, {metric} DESC, c DESC, {key_list}
         LIMIT ?"""
     n = len(keys)
@@ -257,11 +284,12 @@ def _epoch(t: datetime) -> int:
 def hist(s: _Session, q: HistQuery) -> HistResult:
     span = q.scope.time
     cond = join([s.where(q.scope), Sql('"start" IS NOT NULL')])
+    source = s.flows(q.scope, "start", "bytes", "packets", *([q.split] if q.split else []))
     low = _epoch(span.start) if span.start else None
     high = _epoch(span.end) if span.end else None  # exclusive
     if low is None or high is None:
         first, last = s.rows(
-            f'SELECT min("start"), max("start") FROM flows WHERE {cond.text}', cond.params
+            f'SELECT min("start"), max("start") FROM {source} WHERE {cond.text}', cond.params
         )[0]
         if first is None:
             return HistResult(q.interval or 60, span.start, span.end, [], q.split, [], Totals())
@@ -287,7 +315,7 @@ def hist(s: _Session, q: HistQuery) -> HistResult:
         metric = _METRIC_COL[q.by]
         sql = f"""
             WITH g AS (SELECT {bucket} AS t, {quote(q.split)} AS k, {_SUMS}
-                       FROM flows WHERE {cond.text} GROUP BY ALL),
+                       FROM {source} WHERE {cond.text} GROUP BY ALL),
                  r AS (SELECT k, row_number() OVER (ORDER BY sum({metric}) DESC, k NULLS LAST)
                            AS n FROM g GROUP BY k)
             SELECT g.t, least(r.n, ?) AS rank, CASE WHEN r.n < ? THEN g.k END AS key,
@@ -295,7 +323,7 @@ def hist(s: _Session, q: HistQuery) -> HistResult:
             FROM g JOIN r ON g.k IS NOT DISTINCT FROM r.k GROUP BY ALL"""
         rows = s.rows(sql, [*cond.params, q.split_size + 1, q.split_size + 1])
     else:
-        sql = f"SELECT {bucket} AS t, 1, NULL, {_SUMS} FROM flows WHERE {cond.text} GROUP BY 1"
+        sql = f"SELECT {bucket} AS t, 1, NULL, {_SUMS} FROM {source} WHERE {cond.text} GROUP BY 1"
         rows = s.rows(sql, cond.params)
     series: dict[tuple[int, Any], list[list[int]]] = {}
     for t, rank, key, c, b, p in rows:
@@ -327,6 +355,9 @@ def hist(s: _Session, q: HistQuery) -> HistResult:
     )
 
 
+_METRICS_COLUMNS = ("bytes", "packets", "srcaddr", "dstaddr", "start_time", "end_time")
+
+
 def metrics(s: _Session, q: MetricsQuery) -> Metrics:
     where = s.where(q.scope)
     distinct = (
@@ -334,7 +365,8 @@ def metrics(s: _Session, q: MetricsQuery) -> Metrics:
     )
     row = s.rows(
         'SELECT count(*), coalesce(sum("bytes"), 0), coalesce(sum("packets"), 0), '
-        f'{distinct}, min("start_time"), max("end_time") FROM flows {where.where}',
+        f'{distinct}, min("start_time"), max("end_time") '
+        f"FROM {s.flows(q.scope, *_METRICS_COLUMNS)} {where.where}",
         where.params,
     )[0]
     sources, destinations = (None, None) if row[3] is None else (int(row[3]), int(row[4]))
@@ -421,7 +453,9 @@ def search(s: _Session, q: SearchQuery) -> SearchResult:
     source = _source(s, needed)
     if source is None:
         return SearchResult(columns, [], 0, None)
-    total = int(s.rows(f"SELECT count(*) FROM flows {where.where}", where.params)[0][0])
+    total = int(
+        s.rows(f"SELECT count(*) FROM {s.flows(q.scope)} {where.where}", where.params)[0][0]
+    )
     sort = quote(q.sort)
     cond = join([where, _keyset(q, sort) if q.cursor else Sql("")])
     direction = "DESC" if q.descending else "ASC"
