@@ -127,6 +127,11 @@ def main() -> None:
         try:
             small = write_benchmark_file(tmp / "small.log.gz", n, seed=1)
             big = write_benchmark_file(tmp / "big.log.gz", m, seed=2)
+            # A fresh JVM compiles as it goes: warm the node with a load of its own first, so
+            # that neither way of indexing pays for that.
+            warm = write_benchmark_file(tmp / "warm.log.gz", 50_000, seed=3)
+            flowscope_ingest(warm, f"{base}/benchwarm")
+            recipe(warm, client, "benchwarmrecipe", 200)
             ingest_s = flowscope_ingest(small, f"{base}/benchsmall")
             recipe_s, recipe_n = recipe(small, client, "benchrecipe", min(n, args.recipe_sample))
             big_s = flowscope_ingest(big, f"{base}/benchbig")
@@ -140,7 +145,8 @@ def main() -> None:
             os_first, os_median = top_latency(f"{base}/benchbig", args.repeat)
             duck_first, duck_median = top_latency(str(duck), args.repeat)
         finally:
-            for name in ("benchsmall-*", "benchbig-*", "benchrecipe"):
+            names = ("benchsmall-*", "benchbig-*", "benchrecipe", "benchwarm-*", "benchwarmrecipe")
+            for name in names:
                 client.indices.delete(index=name, ignore_unavailable=True)
             client.close()
             if port is not None:

@@ -92,6 +92,21 @@ def test_a_read_in_flight_finishes_before_the_file_is_handed_over(
     store.writer_marker.unlink()
 
 
+def test_a_replaced_store_is_opened_anew(tmp_path: Path, store_path: Path) -> None:
+    _ingest(store_path, write_gz(tmp_path / "a.log.gz", HEADER + rec(1)))
+    store = DuckStore(store_path)
+    store.keep_reads_warm()
+    assert _count(store) == 1
+    # The store is deleted and loaded again (say, `rm` and a new `flowscope demo`).
+    store_path.unlink()
+    write_gz(tmp_path / "b.log.gz", HEADER + rec(1) + rec(2))
+    _ingest(store_path, tmp_path / "b.log.gz")
+    deadline = time.monotonic() + 10
+    while _count(store) != 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _count(store) == 2
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -238,6 +238,7 @@ class _WarmReads:
         self.draining = False
         self.cool_until = 0.0
         self.last_used = 0.0
+        self.file: tuple[int, int] | None = None  # the file the connection has open
 
     def acquire(self, timeout: float) -> duckdb.DuckDBPyConnection | None:
         """A cursor of the warm connection, or None: then read on a short-lived connection."""
@@ -253,6 +254,7 @@ class _WarmReads:
                 if time.monotonic() < self.cool_until or self.store.writer_waiting():
                     return None
                 self.con = self.store._connect(True, max(deadline - time.monotonic(), 0.0))
+                self.file = self._file()
                 self.generation += 1
                 threading.Thread(
                     target=self._watch, args=(self.generation,), daemon=True,
@@ -285,6 +287,13 @@ class _WarmReads:
         self.draining = False
         self.cond.notify_all()
 
+    def _file(self) -> tuple[int, int] | None:
+        try:
+            st = self.store.path.stat()
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
     def _watch(self, generation: int) -> None:
         while True:
             time.sleep(0.1)
@@ -294,6 +303,8 @@ class _WarmReads:
                 if self.store.writer_waiting():
                     self.draining = True
                     self.cool_until = time.monotonic() + WARM_COOL
+                elif self._file() != self.file:
+                    self.draining = True  # the store was deleted or replaced: open it anew
                 elif self.users == 0 and time.monotonic() - self.last_used > WARM_IDLE:
                     self.draining = True
                 if self.draining and self.users == 0:
