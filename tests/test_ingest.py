@@ -73,6 +73,20 @@ def test_reingest_adds_nothing_even_from_another_path(tmp_path: Path, store_path
     assert query(store_path, "SELECT count(*) FROM flows") == [(10,)]
 
 
+def test_the_same_content_twice_in_one_run_loads_once(tmp_path: Path, store_path: Path) -> None:
+    data = HEADER + "".join(rec(i) for i in range(10))
+    a = write_gz(tmp_path / "a.log.gz", data)
+    b = tmp_path / "b.log.gz"
+    b.write_bytes(a.read_bytes())
+    other = write_gz(tmp_path / "c.log.gz", HEADER + rec(99))
+    r = run_flowscope("-s", str(store_path), "ingest", str(a), str(b), str(other))
+    assert r.returncode == 0, r.stderr
+    assert "11 records loaded from 2 input(s); 0 set aside; 1 already loaded" in r.stderr
+    assert f"{b}: already loaded (load 1, {a})" in r.stderr
+    assert query(store_path, "SELECT count(*), count(DISTINCT load_id) FROM flows") == [(11, 2)]
+    assert query(store_path, "SELECT count(*) FROM loads") == [(2,)]
+
+
 def test_stdin_and_format_option(store_path: Path) -> None:
     data = "".join(f"{i} 10.0.0.{i} 2600:1f18::{i:x} REJECT\n" for i in range(1, 6)).encode()
     fmt = "${dstport} ${srcaddr} ${dstaddr} ${action}"
