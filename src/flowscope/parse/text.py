@@ -42,11 +42,19 @@ class Parsed:
     rejects: list[Reject] = field(default_factory=list)
 
 
+#: Addresses found valid, shared by every parser of the process: AWS writes a file per
+#: interface every few minutes, and the same addresses come back file after file.
+_GOOD: set[str] = set()
+_GOOD_MAX = 1_000_000
+
+
 class IpCheck:
     """Validates address columns through their distinct values, remembering good ones."""
 
     def __init__(self) -> None:
-        self._good: set[str] = set()
+        if len(_GOOD) > _GOOD_MAX:
+            _GOOD.clear()
+        self._good = _GOOD
 
     def bad_values(self, column: pa.Array | pa.ChunkedArray) -> set[str]:
         # Distinct values first (flow logs repeat addresses a lot), then one vectorised regex
@@ -217,8 +225,8 @@ class BlockParser:
         for f, name in self._known:
             col = table.column(name)
             if f.kind in ("int", "long"):
-                lo = pc.min(col).as_py()
-                hi = pc.max(col).as_py()
+                bounds = pc.min_max(col)
+                lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
                 if lo is not None and (lo < 0 or (f.max_value is not None and hi > f.max_value)):
                     return None
             elif f.kind == "ip":
