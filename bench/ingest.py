@@ -70,6 +70,7 @@ def naive_parse(path: Path, limit: int) -> tuple[float, int]:
 
 
 def naive_store(path: Path, limit: int, tmp: Path) -> tuple[float, int]:
+    (tmp / "naive.duckdb").unlink(missing_ok=True)
     con = duckdb.connect(str(tmp / "naive.duckdb"))
     con.execute("CREATE TABLE flows (" + ", ".join(f'"{c}" VARCHAR' for c in FIELDS) + ")")
     t = time.perf_counter()
