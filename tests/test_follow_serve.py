@@ -43,10 +43,11 @@ def test_serve_answers_while_follow_writes(aws: MotoServer, store_path: Path) ->
     start = int(time.time()) - 300
     put_events(logs, group, "eni-1-all", [(start * 1000 + i, record(i, start)) for i in range(40)])
     port = free_port()
+    follow_log = (store_path.parent / "follow.log").open("wb")
     follow = subprocess.Popen(
         [sys.executable, "-m", "flowscope", "-s", str(store_path), "follow",
          f"cloudwatch://{group}", "--format", DEFAULT, "--interval", "0.3s", "--since", "1h"],
-        stderr=subprocess.DEVNULL,
+        stderr=follow_log,
     )  # fmt: skip
     serve = subprocess.Popen(
         [sys.executable, "-m", "flowscope", "-s", str(store_path), "serve", "--port", str(port)],
@@ -56,7 +57,7 @@ def test_serve_answers_while_follow_writes(aws: MotoServer, store_path: Path) ->
     statuses: list[int] = []
     counts: list[int] = []
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # ends as soon as every stage was seen
         expected = 40
         added = 0
         while time.monotonic() < deadline:
@@ -84,7 +85,9 @@ def test_serve_answers_while_follow_writes(aws: MotoServer, store_path: Path) ->
         serve.send_signal(signal.SIGINT)
         follow.wait(timeout=30)
         serve.wait(timeout=30)
-    assert counts and counts[-1] == 90, (counts[-10:], statuses[-10:])
+        follow_log.close()
+    said = (store_path.parent / "follow.log").read_text(errors="replace")[-2000:]
+    assert counts and counts[-1] == 90, (counts[-10:], statuses[-10:], said)
     # The server never failed while the follower wrote; it saw every stage of the data.
     assert set(statuses) <= {200}, statuses
     assert counts == sorted(counts)
