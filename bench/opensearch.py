@@ -11,7 +11,7 @@ on a free port unless ``--url`` names one):
   and the same question on a DuckDB store of the same M records, for scale.
 
 Usage: ``python bench/opensearch.py [--records 100000] [--topn-records 1000000]
-[--recipe-sample 1000] [--url opensearch://127.0.0.1:9200]``.
+[--recipe-sample 1000] [--warm-records 200000] [--url opensearch://127.0.0.1:9200]``.
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ def main() -> None:
     ap.add_argument("--topn-records", type=int, default=1_000_000)
     ap.add_argument("--recipe-sample", type=int, default=1_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--warm-records", type=int, default=200_000, help="records to warm the node")
     ap.add_argument("--url", help="an OpenSearch node to use, e.g. opensearch://127.0.0.1:9200")
     args = ap.parse_args()
     n, m = args.records, args.topn_records
@@ -127,11 +128,12 @@ def main() -> None:
         try:
             small = write_benchmark_file(tmp / "small.log.gz", n, seed=1)
             big = write_benchmark_file(tmp / "big.log.gz", m, seed=2)
-            # A fresh JVM compiles as it goes: warm the node with a load of its own first, so
-            # that neither way of indexing pays for that.
-            warm = write_benchmark_file(tmp / "warm.log.gz", 50_000, seed=3)
+            # A fresh JVM compiles as it goes (a first 100,000-record load runs at about half
+            # the rate of the next): warm the node with loads of its own first, as a cluster
+            # in service is, so that neither way of indexing pays for that.
+            warm = write_benchmark_file(tmp / "warm.log.gz", args.warm_records, seed=3)
             flowscope_ingest(warm, f"{base}/benchwarm")
-            recipe(warm, client, "benchwarmrecipe", 200)
+            recipe(warm, client, "benchwarmrecipe", 500)
             ingest_s = flowscope_ingest(small, f"{base}/benchsmall")
             recipe_s, recipe_n = recipe(small, client, "benchrecipe", min(n, args.recipe_sample))
             big_s = flowscope_ingest(big, f"{base}/benchbig")
