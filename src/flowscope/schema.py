@@ -9,6 +9,7 @@ of spelling field names again. Source: ``shared/docs/vpc-flow-logs.md`` section 
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -232,6 +233,14 @@ def create_table_sql(table: str, columns: tuple[str, ...]) -> str:
     return f"CREATE TABLE {quote(table)} (" + ", ".join(cols) + ")"
 
 
+def select_sql(table: str, have: Collection[str], columns: Iterable[str], extra: str = "") -> str:
+    """``SELECT columns FROM table``, a typed NULL for each column the table does not have."""
+    cols = ", ".join(
+        quote(c) if c in have else f"NULL::{SQL_TYPES[c]} AS {quote(c)}" for c in columns
+    )
+    return f"SELECT {cols}{extra} FROM {quote(table)}"
+
+
 def flows_view_sql(tables: list[tuple[str, tuple[str, ...]]]) -> str:
     """The ``flows`` view: every column, over the per-layout tables (NULL where absent)."""
     if not tables:
@@ -241,16 +250,7 @@ def flows_view_sql(tables: list[tuple[str, tuple[str, ...]]]) -> str:
             + " WHERE false"
         )
     else:
-        parts = []
-        for name, cols in tables:
-            have = set(cols)
-            parts.append(
-                "SELECT "
-                + ", ".join(
-                    quote(c) if c in have else f"NULL::{SQL_TYPES[c]} AS {quote(c)}"
-                    for c in ALL_COLUMNS
-                )
-                + f" FROM {quote(name)}"
-            )
-        body = "\nUNION ALL\n".join(parts)
+        body = "\nUNION ALL\n".join(
+            select_sql(name, set(cols), ALL_COLUMNS) for name, cols in tables
+        )
     return "CREATE OR REPLACE VIEW flows AS\n" + body

@@ -7,11 +7,9 @@ renders the answer: a Rich table with bars for people, ``--json`` (an array of o
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -19,7 +17,7 @@ from rich.text import Text
 
 from flowscope import render
 from flowscope.commands.common import CsvOpt, JsonOpt, StoreOpt, err, out, print_rows, store_url
-from flowscope.errors import FlowscopeError, QueryError
+from flowscope.errors import QueryError
 from flowscope.query import build
 from flowscope.query.model import (
     Backend,
@@ -31,11 +29,6 @@ from flowscope.query.model import (
 )
 from flowscope.query.reports import REPORTS, run_report
 from flowscope.query.timerange import format_interval
-
-if TYPE_CHECKING:
-    from flowscope.store.duck import DuckStore
-
-log = logging.getLogger(__name__)
 
 WhereOpt = Annotated[
     str | None,
@@ -282,13 +275,6 @@ def report(
         _print_hist(result, as_json, as_csv)
 
 
-def _warm_up(store: DuckStore) -> None:
-    try:
-        store.warm_up()
-    except FlowscopeError as e:  # no store yet, or a writer holds it: the requests will say
-        log.debug("warm-up skipped: %s", e)
-
-
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
@@ -311,7 +297,6 @@ def serve(
     opened = open_store(store_url(store))
     if isinstance(opened, DuckStore):
         opened.keep_reads_warm()
-        threading.Thread(target=_warm_up, args=(opened,), daemon=True).start()
     app = create_app(opened, timeout=timeout, row_cap=row_cap, cors_origins=origins)
     mount_static(app)
     err.print(f"serving http://{host}:{port}/ (API docs at /docs)", highlight=False)

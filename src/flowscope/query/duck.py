@@ -53,7 +53,7 @@ from flowscope.query.model import (
     summary_from_top,
 )
 from flowscope.query.timerange import MAX_BUCKETS, auto_interval, format_interval
-from flowscope.schema import SQL_TYPES, quote
+from flowscope.schema import SQL_TYPES, quote, select_sql
 from flowscope.store.duck import DuckStore
 
 _METRIC_COL = {"count": "c", "bytes": "b", "packets": "p"}
@@ -123,28 +123,29 @@ class _Session:
     def where(self, scope: Scope) -> Sql:
         return compile_condition(scope.where, scope.time, self.ip6)
 
-    def flows(self, scope: Scope | None, *columns: str) -> str:
-        """``flows`` narrowed to ``columns`` and those ``scope`` filters on: a UNION ALL over
-        the flows_N tables. Binding the 90-column view costs about 4 ms a query, which is
-        most of a small store's answer time; the view itself when there is no table yet."""
+    def union(self, columns: list[str], row_ids: bool = False) -> str | None:
+        """A UNION ALL of ``columns`` over the flows_N tables (None when there is none yet);
+        with ``row_ids``, each row's table number ``__t`` and ``rowid`` ``__r`` too."""
         if self._layouts is None:
             found = self.con.execute("SELECT name, columns FROM layouts ORDER BY name").fetchall()
             self._layouts = [(str(n), set(str(c).split(","))) for n, c in found]
-        if not self._layouts:
-            return "flows"
+        parts = []
+        for i, (name, have) in enumerate(self._layouts):
+            m = _TABLE_NO.search(name)
+            ids = f", {int(m.group(1)) if m else i} AS __t, rowid AS __r" if row_ids else ""
+            parts.append(select_sql(name, have, columns, ids))
+        return "\nUNION ALL\n".join(parts) if parts else None
+
+    def flows(self, scope: Scope | None, *columns: str) -> str:
+        """``flows`` narrowed to ``columns`` and those ``scope`` filters on. Binding the
+        90-column view costs about 4 ms a query, which is most of a small store's answer
+        time; the view itself when there is no table yet."""
         wanted = [*columns, *sorted(_fields_of(scope.where) if scope else ())]
         if scope is not None and (scope.time.start or scope.time.end):
             wanted += ["start_time", "end_time"]
         cols = [c for c in dict.fromkeys(wanted) if c in SQL_TYPES] or ["load_id"]
-        parts = [
-            "SELECT "
-            + ", ".join(
-                quote(c) if c in have else f"NULL::{SQL_TYPES[c]} AS {quote(c)}" for c in cols
-            )
-            + f" FROM {quote(name)}"
-            for name, have in self._layouts
-        ]
-        return "(" + " UNION ALL ".join(parts) + ") AS flows"
+        union = self.union(cols)
+        return "flows" if union is None else f"({union}) AS flows"
 
     def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         if not self.macros and "fs_ip6hex(" in sql:
@@ -386,21 +387,6 @@ def _fields_of(node: Node | None) -> set[str]:
     return {node.field}
 
 
-def _source(s: _Session, needed: list[str]) -> str | None:
-    """A UNION ALL over the flows_N tables with the needed columns, table number and rowid."""
-    layouts = s.rows("SELECT name, columns FROM layouts ORDER BY name")
-    parts = []
-    for i, (name, cols) in enumerate(layouts):
-        have = set(str(cols).split(","))
-        m = _TABLE_NO.search(str(name))
-        number = int(m.group(1)) if m else i
-        select = ", ".join(
-            quote(c) if c in have else f"NULL::{SQL_TYPES[c]} AS {quote(c)}" for c in needed
-        )
-        parts.append(f"SELECT {select}, {number} AS __t, rowid AS __r FROM {quote(str(name))}")
-    return "\nUNION ALL\n".join(parts) if parts else None
-
-
 def _encode_cursor(q: SearchQuery, value: Any, table: int, rowid: int) -> str:
     kind = "t" if isinstance(value, datetime) else "v"
     payload = {
@@ -450,7 +436,7 @@ def search(s: _Session, q: SearchQuery) -> SearchResult:
             [*columns, q.sort, "start_time", "end_time", *sorted(_fields_of(q.scope.where))]
         )
     )
-    source = _source(s, needed)
+    source = s.union(needed, row_ids=True)
     if source is None:
         return SearchResult(columns, [], 0, None)
     total = int(

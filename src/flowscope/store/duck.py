@@ -141,14 +141,18 @@ class DuckStore:
         self._warm: _WarmReads | None = None
 
     def keep_reads_warm(self) -> None:
-        """Keep one read connection open between reads (for ``serve``), see the module doc."""
+        """Keep one read connection open between reads (for ``serve``), see the module doc,
+        and fill DuckDB's caches in the background with what a page asks first."""
         if self._warm is None:
             self._warm = _WarmReads(self)
+            threading.Thread(target=self._warm_up, daemon=True, name="flowscope-warm-up").start()
 
-    def warm_up(self) -> None:
-        """Read what a page asks first, so that the first request finds DuckDB's caches full."""
-        with self.read() as con:
-            con.execute('SELECT count(*), min("start"), max("end") FROM flows').fetchall()
+    def _warm_up(self) -> None:
+        try:
+            with self.read() as con:
+                con.execute('SELECT count(*), min("start"), max("end") FROM flows').fetchall()
+        except (StoreError, duckdb.Error) as e:  # no store yet, or a writer has it: no matter
+            log.debug("warm-up skipped: %s", e)
 
     def close_reads(self) -> None:
         """Close the warm read connection (waiting for its reads to end), if there is one."""
@@ -354,7 +358,6 @@ class DuckWriter:
         self._staged: dict[str, list[pa.Table]] = {}
         self._staged_rows = 0
         self._staged_loads: list[dict[str, Any]] = []
-        self._staged_records: dict[str, LoadRecord] = {}
         self._open()
 
     def _open(self) -> None:
@@ -401,15 +404,8 @@ class DuckWriter:
             self._write_staged()
 
     def stage_load(self, ledger: dict[str, Any]) -> None:
+        """A load's ledger row, written with its group's rows."""
         self._staged_loads.append(ledger)
-        if ledger["identity"] is not None:
-            self._staged_records[ledger["identity"]] = LoadRecord(
-                ledger["load_id"],
-                ledger["source"],
-                ledger["rows"],
-                ledger["rejects"],
-                ledger["finished"],
-            )
 
     def _write_staged(self) -> None:
         staged, self._staged, self._staged_rows = self._staged, {}, 0
@@ -423,11 +419,10 @@ class DuckWriter:
             ledger = pa.Table.from_pylist(self._staged_loads, schema=_LOAD_SCHEMA)
             self._staged_loads = []
             self.c.from_arrow(ledger).insert_into("loads")
-        self._staged_records = {}
 
     def _drop_staged(self) -> None:
         self._staged, self._staged_rows = {}, 0
-        self._staged_loads, self._staged_records = [], {}
+        self._staged_loads = []
 
     def begin(self) -> None:
         if not self._in_txn:
@@ -476,8 +471,10 @@ class DuckWriter:
         self.c  # noqa: B018 - opens the file (and fills the caches) if it is closed
         if identity not in self._identities:
             return None
-        if identity in self._staged_records:
-            return self._staged_records[identity]
+        for staged in self._staged_loads:  # loaded earlier in this group, not yet written
+            if staged["identity"] == identity:
+                keys = ("load_id", "source", "rows", "rejects", "finished")
+                return LoadRecord(*(staged[k] for k in keys))
         row = _one(
             self.c,
             "SELECT load_id, source, rows, rejects, finished FROM loads WHERE identity = ? "
@@ -682,14 +679,8 @@ class Load:
             "started": self.started,
             "finished": datetime.now(UTC),
         }
-        if self.alone:
-            _run(
-                self.con,
-                "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                list(ledger.values()),
-            )
-        else:
-            self.writer.stage_load(ledger)
+        # (a big load's group commits as soon as it finishes, so its row is written at once)
+        self.writer.stage_load(ledger)
         if self.identity is not None:
             # the same content again in this run is skipped too, not only in later runs
             self.writer._identities.setdefault(self.identity, self.load_id)
