@@ -13,38 +13,13 @@ import * as state from "./state";
 import type { Filter, State, View as ViewName } from "./state";
 import { type Extent, isoUrl, isRelative, type Resolved, resolve } from "./time";
 import { TimePicker } from "./timepicker";
+import { timings } from "./timings";
+import type { Ctx, Reason, View } from "./view";
 import { DashboardView } from "./views/dashboard";
 import { DiscoverView } from "./views/discover";
 import { VisualizeView } from "./views/visualize";
 
-export type Reason = "state" | "refresh" | "theme";
-
-export interface Ctx {
-  fields: FieldInfo[];
-  state(): State;
-  range(): Resolved;
-  ask(): data.Ask;
-  addFilter(field: string, value: string, negate?: boolean): void;
-  zoom(from: number, to: number): void;
-  /** Show an error: under the query bar when it is the query's, else `fallback` (a panel). */
-  fail(e: unknown, where: HTMLElement): void;
-  busy(on: boolean): void;
-}
-
-export interface View {
-  mount(root: HTMLElement): void;
-  update(s: State, prev: State | null, reason: Reason): Promise<void>;
-  unmount(): void;
-}
-
-declare global {
-  interface Window {
-    __flowscopeTimings?: Record<string, unknown>;
-  }
-}
-
-export const timings: Record<string, unknown> = { script: performance.now() };
-window.__flowscopeTimings = timings;
+export { timings };
 
 const VIEWS: { name: ViewName; label: string; make: (ctx: Ctx) => View }[] = [
   { name: "discover", label: "Discover", make: (c) => new DiscoverView(c) },

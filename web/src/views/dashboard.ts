@@ -4,7 +4,6 @@
 // filter pills and the time range; clicking a bar, slice or series adds a filter, and dragging
 // across a time chart zooms into that range.
 
-import { type Ctx, type Reason, timings, type View } from "../app";
 import { dataTable, enableBrush, pieOption, timeOption, topOption } from "../charts";
 import * as data from "../data";
 import { h, ICONS, icon } from "../dom";
@@ -13,6 +12,8 @@ import { valueLabel } from "../ports";
 import * as state from "../state";
 import type { State } from "../state";
 import { autoInterval } from "../time";
+import { timings } from "../timings";
+import type { Ctx, Reason, View } from "../view";
 import { describe, Panel } from "./panel";
 
 // Private IPv4 space (RFC 1918 and the carrier-grade NAT range AWS also routes privately).

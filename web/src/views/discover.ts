@@ -2,7 +2,6 @@
 // visualize, show as a column), the hit count, the time histogram (drag to zoom) and the flow
 // table (sortable, paged; a row expands to every field; addresses and ports filter on click).
 
-import type { Ctx, Reason, View } from "../app";
 import { Chart, dataTable, enableBrush, timeOption } from "../charts";
 import * as data from "../data";
 import { h, ICONS, icon, uid } from "../dom";
@@ -11,6 +10,7 @@ import type { FieldInfo } from "../querybar";
 import * as state from "../state";
 import type { State } from "../state";
 import { autoInterval } from "../time";
+import type { Ctx, Reason, View } from "../view";
 
 const PAGE_SIZE = 50;
 const CLICKABLE = new Set(["srcaddr", "dstaddr", "pkt_srcaddr", "pkt_dstaddr", "srcport", "dstport", "interface_id", "action", "protocol_name", "instance_id", "subnet_id", "vpc_id"]);

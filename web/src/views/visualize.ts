@@ -2,7 +2,6 @@
 // drawn as bar, line, area, pie or table; and a Sankey of source → destination → port.
 // Clicking a bar or slice adds a filter, like everywhere else.
 
-import type { Ctx, Reason, View } from "../app";
 import { dataTable, type Link, pieOption, sankeyOption, topOption } from "../charts";
 import * as data from "../data";
 import { h, uid } from "../dom";
@@ -10,6 +9,7 @@ import { exact, METRIC_LABEL, type Metric, metricValue, percent } from "../forma
 import { valueLabel } from "../ports";
 import * as state from "../state";
 import type { ChartType, State } from "../state";
+import type { Ctx, Reason, View } from "../view";
 import { describe, Panel } from "./panel";
 
 const TYPES: [ChartType, string][] = [
