@@ -30,9 +30,8 @@ from pathlib import Path
 from opensearchpy import OpenSearch
 
 from flowscope.demo.generate import write_benchmark_file
+from flowscope.engines import backend_for, open_store
 from flowscope.query import build
-from flowscope.query.backends import backend_for
-from flowscope.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELDS = (

@@ -35,9 +35,9 @@ from typing import Any
 import duckdb
 
 from flowscope.api import create_app
+from flowscope.engines.duckdb.store import DuckStore
 from flowscope.pipeline import ingest
 from flowscope.sources.files import local_units
-from flowscope.store.duck import DuckStore
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with")

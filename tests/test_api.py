@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from flowscope.api import create_app
+from flowscope.engines.duckdb.store import DuckStore
 from flowscope.query.fields import QueryField
 from flowscope.query.model import Backend, Query, QueryTimeout, Result
-from flowscope.store.duck import DuckStore
 from tests.test_query_support import FLOWS, make_store
 
 with warnings.catch_warnings():

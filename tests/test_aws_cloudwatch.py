@@ -306,9 +306,9 @@ def test_a_run_stopped_between_units_of_one_stream_resumes_mid_stream(
     aws: MotoServer, group: str, store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from flowscope import pipeline
+    from flowscope.engines import open_store
     from flowscope.parse.layout import parse_log_format
     from flowscope.sources.aws import Aws, Window, cloudwatch, open_source
-    from flowscope.store import open_store
 
     monkeypatch.setattr(cloudwatch, "UNIT_EVENTS", 1000)
     t = now_ms() - 20 * MIN

@@ -24,15 +24,14 @@ import pytest
 from flowscope import pipeline
 from flowscope.api import create_app
 from flowscope.demo.generate import DemoSpec, write_demo
+from flowscope.engines import backend_for, open_store
+from flowscope.engines.opensearch.store import OpenSearchStore
 from flowscope.errors import QueryError
 from flowscope.query import build
-from flowscope.query.backends import backend_for
 from flowscope.query.fields import QUERY_FIELDS
 from flowscope.query.model import Backend, Query, SearchQuery
 from flowscope.query.reports import REPORTS, run_report
 from flowscope.sources.files import local_units
-from flowscope.store import open_store
-from flowscope.store.opensearch import OpenSearchStore
 from tests.test_opensearch_node import Node, drop, fresh_name, node
 
 pytestmark = pytest.mark.opensearch

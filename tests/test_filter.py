@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from flowscope.engines.duckdb.compile import compile_filter
 from flowscope.errors import QueryError
-from flowscope.query.duck_sql import compile_filter
 from flowscope.query.filter import (
     And,
     Cidr,

@@ -21,8 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowscope.query.duck import DuckBackend
-from flowscope.query.duck_sql import MACROS, compile_filter
+from flowscope.engines.duckdb.compile import MACROS, compile_filter
+from flowscope.engines.duckdb.query import DuckBackend
+from flowscope.engines.duckdb.store import DuckStore
 from flowscope.query.filter import (
     And,
     Cidr,
@@ -37,7 +38,6 @@ from flowscope.query.filter import (
     parse_filter,
 )
 from flowscope.query.model import Scope, SearchQuery
-from flowscope.store.duck import DuckStore
 from tests.test_query_support import T0, V4, V6_FORMS, make_store, many
 
 COLUMNS = ("start", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes",

@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from opensearchpy import OpenSearch, helpers
 
+from flowscope.engines import open_store
+from flowscope.engines.opensearch.schema import flow_properties
+from flowscope.engines.opensearch.store import OpenSearchStore
+from flowscope.engines.opensearch.url import client_options, parse_url
 from flowscope.errors import QueryError, StoreError, UsageError
-from flowscope.store import open_store
-from flowscope.store.opensearch import OpenSearchStore
-from flowscope.store.os_schema import flow_properties
-from flowscope.store.os_url import client_options, parse_url
 from tests.conftest import run_flowscope
 from tests.test_opensearch_node import Node, drop, fresh_name, node
 
@@ -455,8 +455,8 @@ def test_retention_deletes_days_past_the_limit(
 
 
 def dsl(text: str) -> dict[str, Any]:
+    from flowscope.engines.opensearch.query import compile_filter
     from flowscope.query.filter import parse_filter
-    from flowscope.query.opensearch import compile_filter
 
     return compile_filter(parse_filter(text))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flowscope.kibana import dangling_references, saved_objects, to_ndjson
-from flowscope.store.os_schema import flow_properties
+from flowscope.engines.opensearch.kibana import dangling_references, saved_objects, to_ndjson
+from flowscope.engines.opensearch.schema import flow_properties
 from tests.conftest import run_flowscope
 
 

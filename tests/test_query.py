@@ -9,9 +9,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from flowscope.engines.duckdb.query import DuckBackend, _watchdog
+from flowscope.engines.duckdb.store import DuckStore
 from flowscope.errors import QueryError, StoreError, UsageError
 from flowscope.query import build
-from flowscope.query.duck import DuckBackend, _watchdog
 from flowscope.query.model import Metrics, QueryTimeout, Scope, SearchQuery, Totals
 from flowscope.query.reports import REPORTS, run_report
 from flowscope.query.timerange import (
@@ -21,7 +22,6 @@ from flowscope.query.timerange import (
     parse_range,
     parse_time,
 )
-from flowscope.store.duck import DuckStore
 from tests.test_query_support import FLOWS, T0, make_store
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+from flowscope.engines.duckdb.store import DuckStore
 from flowscope.pipeline import ingest
 from flowscope.sources.files import local_units
-from flowscope.store.duck import DuckStore
 
 HEADER = (
     "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flowscope.store import duck
-from flowscope.store.duck import DuckStore
+from flowscope.engines import duck
+from flowscope.engines.duckdb.store import DuckStore
 from tests.conftest import run_flowscope, write_gz
 from tests.test_ingest import HEADER, rec
 

@@ -27,9 +27,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from flowscope.engines import backend_for
 from flowscope.errors import FlowscopeError, QueryError, StoreBusy, StoreError, UsageError
 from flowscope.query import build
-from flowscope.query.backends import backend_for
 from flowscope.query.model import Query as FlowQuery
 from flowscope.query.model import QueryTimeout, Scope
 from flowscope.query.reports import REPORTS, UnknownReport, get_report, report_result

@@ -32,9 +32,9 @@ from flowscope.commands.common import (
     state,
     store_url,
 )
+from flowscope.engines import open_duck_store
 from flowscope.errors import FlowscopeError
 from flowscope.schema import DERIVED, FIELDS
-from flowscope.store import open_duck_store
 
 app = typer.Typer(
     name="flowscope",
@@ -118,7 +118,7 @@ def sql(
     as_csv: CsvOpt = False,
 ) -> None:
     """Run a read-only SQL query, e.g. "select dstport, count(*) from flows group by 1"."""
-    from flowscope.query.sql import run_sql
+    from flowscope.engines.duckdb.admin import run_sql
 
     result = run_sql(open_duck_store(store_url(store), "flowscope sql"), query)
     print_rows(result.columns, result.rows, as_json, as_csv)
@@ -142,7 +142,7 @@ def rejects(
     store: StoreOpt = None, limit: LimitOpt = 50, as_json: JsonOpt = False, as_csv: CsvOpt = False
 ) -> None:
     """Show records that were set aside, with file, line and reason."""
-    from flowscope.query.sql import list_rejects
+    from flowscope.engines.duckdb.admin import list_rejects
 
     result = list_rejects(open_duck_store(store_url(store), "flowscope rejects"), limit)
     print_rows(result.columns, result.rows, as_json, as_csv)
@@ -153,14 +153,14 @@ def loads(
     store: StoreOpt = None, limit: LimitOpt = 50, as_json: JsonOpt = False, as_csv: CsvOpt = False
 ) -> None:
     """Show the loads ledger, newest first."""
-    from flowscope.query.sql import list_loads
+    from flowscope.engines.duckdb.admin import list_loads
 
     result = list_loads(open_duck_store(store_url(store), "flowscope loads"), limit)
     print_rows(result.columns, result.rows, as_json, as_csv)
 
 
 def print_overview(store_url: str | None) -> None:
-    from flowscope.query.sql import overview
+    from flowscope.engines.duckdb.admin import overview
 
     o = overview(open_duck_store(store_url, "the overview"))
     out.print(

@@ -11,11 +11,11 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from flowscope.engines.base import Store, Writer
 from flowscope.errors import InputError
 from flowscope.parse.layout import Layout
 from flowscope.parse.text import Reject
 from flowscope.sources import Reading, Unit
-from flowscope.store.base import Store, Writer
 
 log = logging.getLogger(__name__)
 

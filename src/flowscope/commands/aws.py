@@ -27,13 +27,13 @@ from flowscope.commands.common import (
     run_ingest,
     store_url,
 )
+from flowscope.engines import open_store
 from flowscope.errors import SourceError, UsageError
 from flowscope.parse.layout import Layout
-from flowscope.store import open_store
 
 if TYPE_CHECKING:
+    from flowscope.engines.base import Store
     from flowscope.sources.aws import CloudWatchSource, Plan, S3Source
-    from flowscope.store.base import Store
 
 SCHEMES = ("cloudwatch://", "s3://")
 

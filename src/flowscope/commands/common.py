@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flowscope import pipeline, render, settings
+from flowscope.engines import open_store
 from flowscope.parse.layout import Layout, parse_log_format
 from flowscope.sources import Unit
-from flowscope.store import open_store
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -1,9 +1,10 @@
 """``flowscope kibana-export``: the saved objects of an OpenSearch store's dashboard, as NDJSON.
 
-The objects (see :mod:`flowscope.kibana`) only depend on the store's name, so the command does
-not contact the cluster: ``flowscope kibana-export --store opensearch://host:9200/vpcflow >
-vpcflow.ndjson``, then import the file in Kibana or OpenSearch Dashboards (Saved objects →
-Import) or with ``POST /api/saved_objects/_import`` (Kibana) or
+The objects (see :mod:`flowscope.engines.opensearch.kibana`) only depend on the store's name,
+so the command does not contact the cluster:
+``flowscope kibana-export --store opensearch://host:9200/vpcflow > vpcflow.ndjson``, then
+import the file in Kibana or OpenSearch Dashboards (Saved objects → Import) or with
+``POST /api/saved_objects/_import`` (Kibana) or
 ``POST /api/saved_objects/_import?overwrite=true`` (Dashboards, header ``osd-xsrf: true``).
 """
 
@@ -16,8 +17,8 @@ from typing import Annotated
 import typer
 
 from flowscope.commands.common import StoreOpt, err, store_url
+from flowscope.engines import open_store
 from flowscope.errors import UsageError
-from flowscope.store import open_store
 
 
 def kibana_export(
@@ -28,8 +29,8 @@ def kibana_export(
     ] = None,
 ) -> None:
     """Write Kibana / OpenSearch Dashboards saved objects (NDJSON) for an OpenSearch store."""
-    from flowscope.kibana import saved_objects, to_ndjson
-    from flowscope.store.opensearch import OpenSearchStore
+    from flowscope.engines.opensearch.kibana import saved_objects, to_ndjson
+    from flowscope.engines.opensearch.store import OpenSearchStore
 
     target = open_store(store_url(store))
     if not isinstance(target, OpenSearchStore):

@@ -45,8 +45,7 @@ COLORS = ("green", "red", "cyan", "yellow", "magenta", "blue", "bright_green", "
 
 
 def _backend(store: str | None) -> Backend:
-    from flowscope.query.backends import backend_for
-    from flowscope.store import open_store
+    from flowscope.engines import backend_for, open_store
 
     return backend_for(open_store(store_url(store)))
 
@@ -289,8 +288,8 @@ def serve(
     import uvicorn
 
     from flowscope.api import create_app
-    from flowscope.store import open_store
-    from flowscope.store.duck import DuckStore
+    from flowscope.engines import open_store
+    from flowscope.engines.duckdb.store import DuckStore
     from flowscope.web import mount_static
 
     origins = tuple(cors or ())

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from flowscope.engines.base import Store
 from flowscope.errors import InputError, SourceError, UsageError
 from flowscope.parse.layout import DEFAULT_LAYOUT, Layout
 from flowscope.parse.text import BlockParser, Parsed
@@ -55,7 +56,6 @@ from flowscope.sources.aws.common import (
     iso,
     now_ms,
 )
-from flowscope.store.base import Store
 
 log = logging.getLogger(__name__)
 

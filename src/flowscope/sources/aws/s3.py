@@ -34,6 +34,7 @@ from typing import IO, Any, cast
 
 import botocore.exceptions as bx
 
+from flowscope.engines.base import Store
 from flowscope.errors import InputError, SourceError, UsageError
 from flowscope.parse.layout import Layout
 from flowscope.parse.reader import PARQUET_MAGIC
@@ -51,7 +52,6 @@ from flowscope.sources.aws.common import (
     translate,
 )
 from flowscope.sources.files import read_stream
-from flowscope.store.base import Store
 
 log = logging.getLogger(__name__)
 

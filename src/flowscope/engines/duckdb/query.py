@@ -26,8 +26,9 @@ from typing import Any
 
 import duckdb
 
+from flowscope.engines.duckdb.compile import MACROS, Sql, address_value, compile_condition, join
+from flowscope.engines.duckdb.store import DuckStore
 from flowscope.errors import QueryError
-from flowscope.query.duck_sql import MACROS, Sql, address_value, compile_condition, join
 from flowscope.query.fields import QUERY_FIELDS, QueryField
 from flowscope.query.filter import And, Node, Not, Or
 from flowscope.query.model import (
@@ -54,7 +55,6 @@ from flowscope.query.model import (
 )
 from flowscope.query.timerange import MAX_BUCKETS, auto_interval, format_interval
 from flowscope.schema import SQL_TYPES, quote, select_sql
-from flowscope.store.duck import DuckStore
 
 _METRIC_COL = {"count": "c", "bytes": "b", "packets": "p"}
 _SUMS = 'count(*) AS c, coalesce(sum("bytes"), 0) AS b, coalesce(sum("packets"), 0) AS p'

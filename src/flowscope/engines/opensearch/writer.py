@@ -1,7 +1,7 @@
 """Writing to the OpenSearch store: the ledger, cursors, loads and the bulk sender they share.
 
 How a load stays all-or-nothing without transactions (the module docstring of
-:mod:`flowscope.store.opensearch` tells the whole story): ledger document *running*, records
+:mod:`flowscope.engines.opensearch.store` tells the whole story): ledger document *running*, records
 sent in bulk ``create`` requests under computed ids, rejects, cursors, ledger document *done*;
 on failure, what the load created is deleted by its ``load_id``.
 """
@@ -21,12 +21,12 @@ from typing import Any
 from opensearchpy import helpers
 from opensearchpy.exceptions import ConnectionError, NotFoundError, TransportError
 
+from flowscope.engines.base import LoadRecord
+from flowscope.engines.opensearch import schema
+from flowscope.engines.opensearch.store import OpenSearchStore, blocked_error, explain
 from flowscope.enrich import enrich
 from flowscope.errors import StoreError
 from flowscope.parse.text import Parsed, Reject
-from flowscope.store import os_schema as schema
-from flowscope.store.base import LoadRecord
-from flowscope.store.opensearch import OpenSearchStore, blocked_error, explain
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +291,7 @@ def _cursor_id(key: str) -> str:
 
 @dataclass
 class OpenSearchLoad:
-    """One unit's load into the cluster (the :class:`~flowscope.store.base.LoadJob` protocol)."""
+    """One unit's load into the cluster (the :class:`~flowscope.engines.base.LoadJob` protocol)."""
 
     writer: OpenSearchWriter
     load_id: int

@@ -34,12 +34,13 @@ from opensearchpy.exceptions import (
     TransportError,
 )
 
+from flowscope.engines.opensearch import schema
+from flowscope.engines.opensearch.url import StoreURL, client_options
 from flowscope.errors import StoreError
-from flowscope.store import os_schema as schema
-from flowscope.store.os_url import StoreURL, client_options
 
 if TYPE_CHECKING:
-    from flowscope.store.os_writer import OpenSearchWriter
+    from flowscope.engines.opensearch.query import OpenSearchBackend
+    from flowscope.engines.opensearch.writer import OpenSearchWriter
 
 log = logging.getLogger(__name__)
 
@@ -229,10 +230,22 @@ class OpenSearchStore:
             allow_no_indices=True,
         )
 
+    def backend(
+        self,
+        *,
+        timeout: float | None = None,
+        row_cap: int | None = None,
+        lock_wait: float | None = None,
+    ) -> OpenSearchBackend:
+        """The query backend over this cluster (``lock_wait`` has no meaning here)."""
+        from flowscope.engines.opensearch.query import OpenSearchBackend
+
+        return OpenSearchBackend(self, timeout=timeout, row_cap=row_cap)
+
     @contextmanager
     def write(self) -> Iterator[OpenSearchWriter]:
         """A writer; each load is recorded in the ledger once all its records are stored."""
-        from flowscope.store.os_writer import OpenSearchWriter
+        from flowscope.engines.opensearch.writer import OpenSearchWriter
 
         writer = OpenSearchWriter(self)
         try:

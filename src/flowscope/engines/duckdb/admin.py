@@ -7,8 +7,8 @@ from typing import Any
 
 import duckdb
 
+from flowscope.engines.duckdb.store import DuckStore
 from flowscope.errors import QueryError
-from flowscope.store.duck import DuckStore
 
 
 @dataclass

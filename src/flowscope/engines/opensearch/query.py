@@ -1,6 +1,6 @@
 """Compile a filter tree and a time range into OpenSearch / Elasticsearch query DSL.
 
-The DSL counterpart of :mod:`flowscope.query.duck_sql`, with the same meanings: ``and`` is a
+The DSL counterpart of :mod:`flowscope.engines.duckdb.compile`, with the same meanings: ``and`` is a
 ``bool`` filter, ``or`` a ``bool`` should, ``not`` a ``bool`` must_not; ``field:*`` is
 ``exists``; an address or CIDR block is a ``term`` on the ``ip`` field (which takes CIDR
 notation and, like the SQL side, sees IPv4 as IPv4-mapped IPv6); text wildcards are
@@ -26,8 +26,9 @@ from typing import Any
 
 from opensearchpy.exceptions import ConnectionTimeout, TransportError
 
+from flowscope.engines.duckdb.query import QueryTimeout
+from flowscope.engines.opensearch.store import OpenSearchStore, explain
 from flowscope.errors import FlowscopeError, QueryError, StoreError
-from flowscope.query.duck import QueryTimeout
 from flowscope.query.fields import QUERY_FIELDS, QueryField
 from flowscope.query.filter import And, Cidr, Equals, Exists, Node, Not, Or, Range, Value, Wildcard
 from flowscope.query.model import (
@@ -53,7 +54,6 @@ from flowscope.query.model import (
     summary_from_top,
 )
 from flowscope.query.timerange import MAX_BUCKETS, TimeRange, auto_interval, format_interval
-from flowscope.store.opensearch import OpenSearchStore, explain
 
 DATE_FORMAT = "strict_date_optional_time"
 MATCH_ALL: dict[str, Any] = {"match_all": {}}
@@ -633,7 +633,7 @@ def _search(q: SearchQuery, many_shards: bool) -> _Plan:
 
 
 def overview(store: OpenSearchStore) -> dict[str, Any]:
-    """What :func:`flowscope.query.sql.overview` tells of a DuckDB store, for a cluster store."""
+    """What :func:`~flowscope.engines.duckdb.admin.overview` tells of a DuckDB store."""
     backend = OpenSearchBackend(store)
     everything = Scope()
     m, actions, statuses, ports = backend.run(

@@ -10,9 +10,12 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from flowscope.parse.text import Parsed, Reject
+
+if TYPE_CHECKING:
+    from flowscope.query.model import Backend
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Writer(Protocol):
     def yield_to_readers(self, pause: float = 0.3) -> None: ...
 
 
+@runtime_checkable
 class Store(Protocol):
     kind: str
 
@@ -52,3 +56,10 @@ class Store(Protocol):
     def url(self) -> str: ...
     def exists(self) -> bool: ...
     def write(self) -> AbstractContextManager[Writer]: ...
+    def backend(
+        self,
+        *,
+        timeout: float | None = None,
+        row_cap: int | None = None,
+        lock_wait: float | None = None,
+    ) -> Backend: ...

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flowscope.store.os_schema import TIMESTAMP, flow_properties
+from flowscope.engines.opensearch.schema import TIMESTAMP, flow_properties
 
 #: The migration version the objects are written at (what OpenSearch Dashboards forked from).
 MIGRATION = "7.10.0"

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -36,11 +35,12 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
+from flowscope.engines.base import LoadRecord
 from flowscope.enrich import enrich
 from flowscope.errors import StoreBusy, StoreError
 from flowscope.parse.text import Parsed, Reject
@@ -50,7 +50,9 @@ from flowscope.schema import (
     create_table_sql,
     flows_view_sql,
 )
-from flowscope.store.base import LoadRecord
+
+if TYPE_CHECKING:
+    from flowscope.engines.duckdb.query import DuckBackend
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +225,18 @@ class DuckStore:
             yield con
         finally:
             con.close()
+
+    def backend(
+        self,
+        *,
+        timeout: float | None = None,
+        row_cap: int | None = None,
+        lock_wait: float | None = None,
+    ) -> DuckBackend:
+        """The query backend over this file."""
+        from flowscope.engines.duckdb.query import DuckBackend
+
+        return DuckBackend(self, timeout=timeout, row_cap=row_cap, lock_wait=lock_wait)
 
     @contextmanager
     def write(self) -> Iterator[DuckWriter]:
@@ -684,8 +698,3 @@ class Load:
         if self.identity is not None:
             # the same content again in this run is skipped too, not only in later runs
             self.writer._identities.setdefault(self.identity, self.load_id)
-
-
-def default_path() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "flowscope" / "flows.duckdb"
