@@ -13,8 +13,9 @@ import pytest
 
 from flowscope.api import create_app
 from flowscope.engines.duckdb.store import DuckStore
+from flowscope.errors import QueryTimeout
 from flowscope.query.fields import QueryField
-from flowscope.query.model import Backend, Query, QueryTimeout, Result
+from flowscope.query.model import Backend, Query, Result
 from tests.test_query_support import FLOWS, make_store
 
 with warnings.catch_warnings():

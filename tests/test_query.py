@@ -11,9 +11,9 @@ import pytest
 
 from flowscope.engines.duckdb.query import DuckBackend, _watchdog
 from flowscope.engines.duckdb.store import DuckStore
-from flowscope.errors import QueryError, StoreError, UsageError
+from flowscope.errors import QueryError, QueryTimeout, StoreError, UsageError
 from flowscope.query import build
-from flowscope.query.model import Metrics, QueryTimeout, Scope, SearchQuery, Totals
+from flowscope.query.model import Metrics, Scope, SearchQuery, Totals
 from flowscope.query.reports import REPORTS, run_report
 from flowscope.query.timerange import (
     auto_interval,

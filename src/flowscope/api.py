@@ -28,11 +28,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from flowscope.engines import backend_for
-from flowscope.errors import FlowscopeError, QueryError, StoreBusy, StoreError, UsageError
+from flowscope.errors import (
+    FlowscopeError,
+    QueryError,
+    QueryTimeout,
+    StoreBusy,
+)
 from flowscope.query import build
 from flowscope.query.model import Query as FlowQuery
-from flowscope.query.model import QueryTimeout, Scope
-from flowscope.query.reports import REPORTS, UnknownReport, get_report, report_result
+from flowscope.query.model import Scope
+from flowscope.query.reports import REPORTS, get_report, report_result
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +79,6 @@ class Dashboard(BaseModel):
     panels: list[Panel] = Field(max_length=MAX_PANELS)
 
 
-def _status(e: FlowscopeError) -> int:
-    if isinstance(e, QueryTimeout):
-        return 504
-    if isinstance(e, StoreError):
-        return 503
-    if isinstance(e, UnknownReport):
-        return 404
-    if isinstance(e, QueryError | UsageError):
-        return 400
-    return 500
-
-
 def _took(request: Request) -> int:
     started = getattr(request.state, "started", None)
     return round((time.perf_counter() - started) * 1000) if started else 0
@@ -109,7 +102,7 @@ def _flowscope_error(request: Request, e: FlowscopeError, **extra: Any) -> JSONR
     if isinstance(e, StoreBusy | QueryTimeout):
         log.info("%s: %s", type(e).__name__, e)
     return _error(
-        request, _status(e), error_body(type(e).__name__, e.message, position, e.hint, **extra)
+        request, e.http_status, error_body(type(e).__name__, e.message, position, e.hint, **extra)
     )
 
 

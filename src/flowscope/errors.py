@@ -2,17 +2,21 @@
 
 ::
 
-    FlowscopeError                 (message, hint; .transient says whether a retry may help)
-    ├── UsageError                 a bad option or argument (a format string, a store URL, a time)
-    ├── InputError                 a source that cannot be read as flow logs (one file, one object)
-    │   └── TruncatedInput         a gzip stream that ends early, a Parquet file cut short
-    ├── SourceError                a remote source failed (AWS access, network), see sources/aws
-    ├── StoreError                 the store cannot be opened or written
-    │   └── StoreBusy              another process holds the DuckDB file; transient
-    └── QueryError                 a filter or query that cannot be compiled or run
+    error                      exit  HTTP
+    FlowscopeError                1   500  (message, hint; .transient: a retry may help)
+    ├── UsageError                2   400  a bad option or argument (a format, a store URL, a time)
+    ├── InputError                4   422  a source that cannot be read as flow logs (one file)
+    │   └── TruncatedInput        4   422  a gzip stream that ends early, a Parquet file cut short
+    ├── SourceError               1   502  a remote source failed (AWS access, network)
+    ├── StoreError                1   503  the store cannot be opened, read or written
+    │   ├── StoreBusy             1   503  another process holds the DuckDB file; transient
+    │   └── ClusterUnreachable    1   503  the cluster did not answer; transient
+    └── QueryError                2   400  a filter or query that cannot be compiled or run
+        ├── UnknownReport         2   404  a report name that is not one of the reports
+        └── QueryTimeout          1   504  a query ran past the time limit; transient
 
-The CLI prints ``str(error)`` (one line, plus the hint) and exits with the error's exit code;
-the API turns the same error into a JSON error body.
+Each class carries its exit code and HTTP status: the CLI prints ``str(error)`` (one line, plus
+the hint) and exits with ``exit_code``; the API answers ``http_status`` with a JSON error body.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class FlowscopeError(Exception):
 
     transient = False
     exit_code = 1
+    http_status = 500
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -35,10 +40,14 @@ class FlowscopeError(Exception):
 
 class UsageError(FlowscopeError):
     exit_code = 2
+    http_status = 400
 
 
 class InputError(FlowscopeError):
     """A whole input (file, object, payload) that could not be loaded; nothing of it was stored."""
+
+    exit_code = 4
+    http_status = 422
 
     def __init__(self, source: str, message: str, *, hint: str | None = None) -> None:
         super().__init__(f"{source}: {message}", hint=hint)
@@ -50,16 +59,24 @@ class TruncatedInput(InputError):
 
 
 class SourceError(FlowscopeError):
+    http_status = 502
+
     def __init__(self, message: str, *, hint: str | None = None, transient: bool = False) -> None:
         super().__init__(message, hint=hint)
         self.transient = transient
 
 
 class StoreError(FlowscopeError):
-    pass
+    http_status = 503
 
 
 class StoreBusy(StoreError):
+    transient = True
+
+
+class ClusterUnreachable(StoreError):
+    """The cluster did not answer (refused, timed out, name not found, TLS failed)."""
+
     transient = True
 
 
@@ -67,9 +84,24 @@ class QueryError(FlowscopeError):
     """A query that cannot be compiled or run; ``position`` points into the filter text."""
 
     exit_code = 2
+    http_status = 400
 
     def __init__(
         self, message: str, *, position: int | None = None, hint: str | None = None
     ) -> None:
         super().__init__(message, hint=hint)
         self.position = position
+
+
+class UnknownReport(QueryError):
+    """A report name that is not one of the reports."""
+
+    http_status = 404
+
+
+class QueryTimeout(QueryError):
+    """A query ran past the time limit and was stopped; a narrower question may pass."""
+
+    transient = True
+    exit_code = 1
+    http_status = 504

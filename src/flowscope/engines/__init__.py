@@ -16,7 +16,7 @@ opensearch-py.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from flowscope import settings
 from flowscope.errors import UsageError
@@ -70,12 +70,23 @@ def backend_for(
     row_cap: int | None = None,
     lock_wait: float | None = None,
 ) -> Backend:
-    """The query backend of ``store`` (as :func:`open_store` returns it), or a Backend as it is."""
-    from flowscope.engines.base import Store
+    """The query backend of ``store`` (as :func:`open_store` returns it), or a Backend as it is.
+
+    Each engine package gives its own (``backend``), chosen by the store's ``kind``.
+    """
     from flowscope.query.model import Backend
 
     if isinstance(store, Backend):
         return store
-    if isinstance(store, Store):
-        return store.backend(timeout=timeout, row_cap=row_cap, lock_wait=lock_wait)
+    kind = getattr(store, "kind", None)
+    if kind == "duckdb":
+        from flowscope.engines import duckdb
+
+        return duckdb.backend(
+            cast("DuckStore", store), timeout=timeout, row_cap=row_cap, lock_wait=lock_wait
+        )
+    if kind == "opensearch":
+        from flowscope.engines import opensearch
+
+        return opensearch.backend(cast("OpenSearchStore", store), timeout=timeout, row_cap=row_cap)
     raise UsageError(f"{type(store).__name__} is not a store", hint="open it with open_store")

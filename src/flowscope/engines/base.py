@@ -10,12 +10,9 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from flowscope.parse.text import Parsed, Reject
-
-if TYPE_CHECKING:
-    from flowscope.query.model import Backend
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,6 @@ class Writer(Protocol):
     def yield_to_readers(self, pause: float = 0.3) -> None: ...
 
 
-@runtime_checkable
 class Store(Protocol):
     kind: str
 
@@ -56,10 +52,3 @@ class Store(Protocol):
     def url(self) -> str: ...
     def exists(self) -> bool: ...
     def write(self) -> AbstractContextManager[Writer]: ...
-    def backend(
-        self,
-        *,
-        timeout: float | None = None,
-        row_cap: int | None = None,
-        lock_wait: float | None = None,
-    ) -> Backend: ...

@@ -41,12 +41,6 @@ DEFAULT_COLUMNS: tuple[str, ...] = (
 )
 
 
-class QueryTimeout(QueryError):
-    """A query ran past the time limit and was stopped; a narrower question may pass."""
-
-    transient = True
-
-
 def _iso(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flowscope.errors import QueryError
+from flowscope.errors import UnknownReport
 from flowscope.query.filter import parse_filter
 from flowscope.query.model import (
     Backend,
@@ -113,10 +113,6 @@ REPORTS: dict[str, Report] = {
         ),
     )
 }
-
-
-class UnknownReport(QueryError):
-    """A report name that is not one of :data:`REPORTS`."""
 
 
 def get_report(name: str) -> Report:

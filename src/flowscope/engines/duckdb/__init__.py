@@ -16,6 +16,7 @@ from flowscope import settings
 from flowscope.errors import UsageError
 
 if TYPE_CHECKING:
+    from flowscope.engines.duckdb.query import DuckBackend
     from flowscope.engines.duckdb.store import DuckStore
 
 
@@ -35,3 +36,16 @@ def open_path(value: str | None) -> DuckStore:
         raise UsageError(f"{settings.LOCK_TIMEOUT.env} must be a number of seconds") from e
     path = Path(value).expanduser() if value else default_path()
     return DuckStore(path, lock_timeout=timeout, memory_limit=settings.MEMORY_LIMIT.get())
+
+
+def backend(
+    store: DuckStore,
+    *,
+    timeout: float | None = None,
+    row_cap: int | None = None,
+    lock_wait: float | None = None,
+) -> DuckBackend:
+    """The query backend over the file of ``store``."""
+    from flowscope.engines.duckdb.query import DuckBackend
+
+    return DuckBackend(store, timeout=timeout, row_cap=row_cap, lock_wait=lock_wait)

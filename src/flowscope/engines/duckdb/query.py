@@ -13,14 +13,12 @@ appended.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,8 @@ import duckdb
 
 from flowscope.engines.duckdb.compile import MACROS, Sql, address_value, compile_condition, join
 from flowscope.engines.duckdb.store import DuckStore
-from flowscope.errors import QueryError
+from flowscope.errors import QueryError, QueryTimeout
+from flowscope.query import buckets, cursor
 from flowscope.query.fields import QUERY_FIELDS, QueryField
 from flowscope.query.filter import And, Node, Not, Or
 from flowscope.query.model import (
@@ -38,7 +37,6 @@ from flowscope.query.model import (
     Metrics,
     MetricsQuery,
     Query,
-    QueryTimeout,
     Result,
     Scope,
     SearchQuery,
@@ -53,7 +51,6 @@ from flowscope.query.model import (
     series_label,
     summary_from_top,
 )
-from flowscope.query.timerange import MAX_BUCKETS, auto_interval, format_interval
 from flowscope.schema import SQL_TYPES, quote, select_sql
 
 _METRIC_COL = {"count": "c", "bytes": "b", "packets": "p"}
@@ -278,36 +275,19 @@ def top(s: _Session, q: TopQuery) -> TopResult:
     return TopResult(q.fields, q.by, rows, other, missing_t, total, distinct)
 
 
-def _epoch(t: datetime) -> int:
-    return int(t.timestamp())
-
-
 def hist(s: _Session, q: HistQuery) -> HistResult:
     span = q.scope.time
     cond = join([s.where(q.scope), Sql('"start" IS NOT NULL')])
     source = s.flows(q.scope, "start", "bytes", "packets", *([q.split] if q.split else []))
-    low = _epoch(span.start) if span.start else None
-    high = _epoch(span.end) if span.end else None  # exclusive
-    if low is None or high is None:
+    first = last = None
+    if buckets.needs_bounds(q):
         first, last = s.rows(
             f'SELECT min("start"), max("start") FROM {source} WHERE {cond.text}', cond.params
         )[0]
-        if first is None:
-            return HistResult(q.interval or 60, span.start, span.end, [], q.split, [], Totals())
-        low = int(first) if low is None else low
-        if high is None:
-            high = _epoch(datetime.now(UTC)) if span.start else int(last) + 1
-            high = max(high, low + 1)
-    step = q.interval or auto_interval(high - low)
-    first_bucket = low - low % step
-    last_bucket = (high - 1) - (high - 1) % step
-    buckets = (last_bucket - first_bucket) // step + 1
-    if buckets > MAX_BUCKETS:
-        raise QueryError(
-            f"an interval of {format_interval(step)} makes {buckets} buckets "
-            f"(at most {MAX_BUCKETS})",
-            hint="choose a longer interval, or auto",
-        )
+    plan = buckets.plan(q, first, last)
+    if plan is None:
+        return buckets.empty(q)
+    low, step, first_bucket = plan.low, plan.step, plan.first
     start_col = f'greatest("start", {int(low)})' if span.start else '"start"'
     # the bucket's number counted from the first, a small integer DuckDB groups with a perfect
     # hash; a start outside [low, high) falls outside 0..buckets-1 (or is NULL) and is skipped
@@ -329,9 +309,9 @@ def hist(s: _Session, q: HistQuery) -> HistResult:
     series: dict[tuple[int, Any], list[list[int]]] = {}
     for t, rank, key, c, b, p in rows:
         slot = -1 if t is None else int(t)
-        if not 0 <= slot < buckets:
+        if not 0 <= slot < plan.count:
             continue
-        arrays = series.setdefault((int(rank), key), [[0] * buckets for _ in range(3)])
+        arrays = series.setdefault((int(rank), key), [[0] * plan.count for _ in range(3)])
         arrays[0][slot] += int(c)
         arrays[1][slot] += int(b)
         arrays[2][slot] += int(p)
@@ -339,21 +319,7 @@ def hist(s: _Session, q: HistQuery) -> HistResult:
     for (rank, key), (c, b, p) in sorted(series.items(), key=lambda kv: kv[0][0]):
         other = q.split is not None and rank > q.split_size
         out.append(Series(key, series_label(q.split, key, other), other, c, b, p))
-    total = Totals(
-        sum(sum(x.count) for x in out),
-        sum(sum(x.bytes) for x in out),
-        sum(sum(x.packets) for x in out),
-    )
-    times = [datetime.fromtimestamp(first_bucket + i * step, UTC) for i in range(buckets)]
-    return HistResult(
-        step,
-        datetime.fromtimestamp(low, UTC),
-        datetime.fromtimestamp(high, UTC),
-        times,
-        q.split,
-        out,
-        total,
-    )
+    return plan.result(q, out)
 
 
 _METRICS_COLUMNS = ("bytes", "packets", "srcaddr", "dstaddr", "start_time", "end_time")
@@ -389,31 +355,19 @@ def _fields_of(node: Node | None) -> set[str]:
 
 def _encode_cursor(q: SearchQuery, value: Any, table: int, rowid: int) -> str:
     kind = "t" if isinstance(value, datetime) else "v"
-    payload = {
-        "s": q.sort,
-        "d": q.descending,
-        "k": kind,
-        "v": value.isoformat() if isinstance(value, datetime) else value,
-        "t": table,
-        "r": rowid,
-    }
-    raw = json.dumps(payload, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    v = value.isoformat() if isinstance(value, datetime) else value
+    return cursor.encode(q, {"k": kind, "v": v, "t": table, "r": rowid})
 
 
 def _decode_cursor(q: SearchQuery, token: str) -> tuple[Any, int, int]:
+    position = cursor.decode(q, token)
     try:
-        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        value = payload["v"]
-        if payload["k"] == "t" and value is not None:
+        value = position["v"]
+        if position["k"] == "t" and value is not None:
             value = datetime.fromisoformat(value)
-        table, rowid = int(payload["t"]), int(payload["r"])
-        same = payload["s"] == q.sort and payload["d"] == q.descending
+        return value, int(position["t"]), int(position["r"])
     except (ValueError, KeyError, TypeError) as e:
         raise QueryError("invalid cursor: pass the next_cursor of a previous page") from e
-    if not same:
-        raise QueryError("this cursor belongs to a search with another sort order")
-    return value, table, rowid
 
 
 def _keyset(q: SearchQuery, sort: str) -> Sql:

@@ -35,7 +35,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -50,9 +50,6 @@ from flowscope.schema import (
     create_table_sql,
     flows_view_sql,
 )
-
-if TYPE_CHECKING:
-    from flowscope.engines.duckdb.query import DuckBackend
 
 log = logging.getLogger(__name__)
 
@@ -225,18 +222,6 @@ class DuckStore:
             yield con
         finally:
             con.close()
-
-    def backend(
-        self,
-        *,
-        timeout: float | None = None,
-        row_cap: int | None = None,
-        lock_wait: float | None = None,
-    ) -> DuckBackend:
-        """The query backend over this file."""
-        from flowscope.engines.duckdb.query import DuckBackend
-
-        return DuckBackend(self, timeout=timeout, row_cap=row_cap, lock_wait=lock_wait)
 
     @contextmanager
     def write(self) -> Iterator[DuckWriter]:

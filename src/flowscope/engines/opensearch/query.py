@@ -16,9 +16,7 @@ with a QueryError suggesting a CIDR block.
 
 from __future__ import annotations
 
-import base64
 import ipaddress
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,15 +24,15 @@ from typing import Any
 
 from opensearchpy.exceptions import ConnectionTimeout, TransportError
 
-from flowscope.engines.duckdb.query import QueryTimeout
-from flowscope.engines.opensearch.store import OpenSearchStore, explain
-from flowscope.errors import FlowscopeError, QueryError, StoreError
+from flowscope.engines.opensearch.cluster import Cluster
+from flowscope.engines.opensearch.errors import explain
+from flowscope.errors import FlowscopeError, QueryError, QueryTimeout, StoreError
+from flowscope.query import buckets, cursor
 from flowscope.query.fields import QUERY_FIELDS, QueryField
 from flowscope.query.filter import And, Cidr, Equals, Exists, Node, Not, Or, Range, Value, Wildcard
 from flowscope.query.model import (
     Backend,
     HistQuery,
-    HistResult,
     Metrics,
     MetricsQuery,
     Query,
@@ -53,7 +51,7 @@ from flowscope.query.model import (
     series_label,
     summary_from_top,
 )
-from flowscope.query.timerange import MAX_BUCKETS, TimeRange, auto_interval, format_interval
+from flowscope.query.timerange import TimeRange
 
 DATE_FORMAT = "strict_date_optional_time"
 MATCH_ALL: dict[str, Any] = {"match_all": {}}
@@ -238,7 +236,7 @@ class OpenSearchBackend(Backend):
 
     def __init__(
         self,
-        store: OpenSearchStore,
+        store: Cluster,
         *,
         timeout: float | None = None,
         row_cap: int | None = None,
@@ -429,35 +427,15 @@ def _bounds_body(q: HistQuery) -> dict[str, Any]:
     }
 
 
-def _epoch(t: datetime) -> int:
-    return int(t.timestamp())
-
-
 def _hist(q: HistQuery, bounds: tuple[int | None, int | None] | None) -> _Plan:
     """Buckets of ``start`` (epoch-aligned, as ``start // step * step`` in SQL); flows that
     began before the range but overlap it count in its first bucket."""
     span = q.scope.time
-    low = _epoch(span.start) if span.start else None
-    high = _epoch(span.end) if span.end else None  # exclusive
-    if low is None or high is None:
-        first, last = bounds or (None, None)
-        if first is None or last is None:
-            empty = HistResult(q.interval or 60, span.start, span.end, [], q.split, [], Totals())
-            return _Plan(None, lambda r: empty)
-        low = first if low is None else low
-        if high is None:
-            high = _epoch(datetime.now(UTC)) if span.start else last + 1
-            high = max(high, low + 1)
-    step = q.interval or auto_interval(high - low)
-    first_bucket = low - low % step
-    last_bucket = (high - 1) - (high - 1) % step
-    buckets = (last_bucket - first_bucket) // step + 1
-    if buckets > MAX_BUCKETS:
-        raise QueryError(
-            f"an interval of {format_interval(step)} makes {buckets} buckets "
-            f"(at most {MAX_BUCKETS})",
-            hint="choose a longer interval, or auto",
-        )
+    plan = buckets.plan(q, *(bounds or (None, None)))
+    if plan is None:
+        empty = buckets.empty(q)
+        return _Plan(None, lambda r: empty)
+    low, step, count = plan.low, plan.step, plan.count
     over_time: dict[str, Any] = {
         "late": {
             "filter": {"range": {"start": {"gte": low}}} if span.start else MATCH_ALL,
@@ -489,12 +467,11 @@ def _hist(q: HistQuery, bounds: tuple[int | None, int | None] | None) -> _Plan:
         }
         aggs["nokey"] = {"missing": {"field": q.split}, "aggs": split_aggs}
     body = {"size": 0, "query": _hist_where(q), "aggs": aggs}
-    index = {first_bucket + i * step: i for i in range(buckets)}
 
     def arrays(node: dict[str, Any]) -> list[list[int]]:
-        out = [[0] * buckets for _ in range(3)]
+        out = [[0] * count for _ in range(3)]
         slots: list[tuple[int | None, dict[str, Any]]] = [
-            (index.get(int(b["key"]) // 1000), b) for b in node["late"]["t"]["buckets"]
+            (plan.slot(int(b["key"]) // 1000), b) for b in node["late"]["t"]["buckets"]
         ]
         if "early" in node:
             slots.append((0, node["early"]))
@@ -528,15 +505,7 @@ def _hist(q: HistQuery, bounds: tuple[int | None, int | None] | None) -> _Plan:
                 series.append(Series(None, series_label(q.split, None, True), True, *rest))
         elif any(whole[0]):
             series.append(Series(None, series_label(None, None, False), False, *whole))
-        total = Totals(
-            sum(sum(s.count) for s in series),
-            sum(sum(s.bytes) for s in series),
-            sum(sum(s.packets) for s in series),
-        )
-        times = [datetime.fromtimestamp(first_bucket + i * step, UTC) for i in range(buckets)]
-        start = datetime.fromtimestamp(low, UTC)
-        end = datetime.fromtimestamp(high, UTC)
-        return HistResult(step, start, end, times, q.split, series, total)
+        return plan.result(q, series)
 
     return _Plan(body, read)
 
@@ -582,21 +551,13 @@ def _metrics(q: MetricsQuery) -> _Plan:
 
 
 def _encode_cursor(q: SearchQuery, values: list[Any]) -> str:
-    raw = json.dumps({"s": q.sort, "d": q.descending, "a": values}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursor.encode(q, {"a": values})
 
 
 def _decode_cursor(q: SearchQuery, token: str) -> list[Any]:
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        values = payload["a"]
-        same = payload["s"] == q.sort and payload["d"] == q.descending
-        if not isinstance(values, list):
-            raise TypeError(values)
-    except (ValueError, KeyError, TypeError) as e:
-        raise QueryError("invalid cursor: pass the next_cursor of a previous page") from e
-    if not same:
-        raise QueryError("this cursor belongs to a search with another sort order")
+    values = cursor.decode(q, token).get("a")
+    if not isinstance(values, list):
+        raise QueryError("invalid cursor: pass the next_cursor of a previous page")
     return values
 
 
@@ -632,7 +593,7 @@ def _search(q: SearchQuery, many_shards: bool) -> _Plan:
     return _Plan(body, read)
 
 
-def overview(store: OpenSearchStore) -> dict[str, Any]:
+def overview(store: Cluster) -> dict[str, Any]:
     """What :func:`~flowscope.engines.duckdb.admin.overview` tells of a DuckDB store."""
     backend = OpenSearchBackend(store)
     everything = Scope()

@@ -23,7 +23,8 @@ from opensearchpy.exceptions import ConnectionError, NotFoundError, TransportErr
 
 from flowscope.engines.base import LoadRecord
 from flowscope.engines.opensearch import schema
-from flowscope.engines.opensearch.store import OpenSearchStore, blocked_error, explain
+from flowscope.engines.opensearch.cluster import Cluster
+from flowscope.engines.opensearch.errors import blocked_error, explain
 from flowscope.enrich import enrich
 from flowscope.errors import StoreError
 from flowscope.parse.text import Parsed, Reject
@@ -54,7 +55,7 @@ def _now() -> str:
 class OpenSearchWriter:
     """Ledger and cursor look-ups, loads, and the bulk sender they share."""
 
-    def __init__(self, store: OpenSearchStore) -> None:
+    def __init__(self, store: Cluster) -> None:
         self.store = store
         self.names = store.names
         self.client = store.client()
@@ -208,7 +209,7 @@ class OpenSearchWriter:
         for index in indices:
             if index in self.ready:
                 continue
-            if not self.store._create(index):
+            if not self.store.create_index(index):
                 found = self.store.call(f"reading {index}", self.client.indices.get, index=index)
                 body = found.get(index, {})
                 self.store.check_mapping(index, body.get("mappings", {}))
