@@ -25,11 +25,13 @@ from flowscope import pipeline
 from flowscope.api import create_app
 from flowscope.demo.generate import DemoSpec, write_demo
 from flowscope.engines import backend_for, open_store
+from flowscope.engines.base import Store
 from flowscope.engines.opensearch.store import OpenSearchStore
 from flowscope.errors import QueryError
 from flowscope.query import build
 from flowscope.query.fields import QUERY_FIELDS
 from flowscope.query.model import Backend, Query, SearchQuery
+from flowscope.query.overview import overview
 from flowscope.query.reports import REPORTS, run_report
 from flowscope.sources.files import local_units
 from tests.test_opensearch_node import Node, drop, fresh_name, node
@@ -45,6 +47,7 @@ class Pair:
     duck: Backend
     cluster: Backend
     rows: int
+    stores: tuple[Store, Store]
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +66,7 @@ def pair(os_node: Node, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
     loaded = [pipeline.ingest(local_units([str(data / "logs")]), s) for s in (duck, cluster)]
     assert loaded[0].rows == loaded[1].rows > 5000
     assert loaded[0].rejects == loaded[1].rejects == 0
-    yield Pair(backend_for(duck), backend_for(cluster), loaded[0].rows)
+    yield Pair(backend_for(duck), backend_for(cluster), loaded[0].rows, (duck, cluster))
     cluster.close()
     drop(os_node, name)
 
@@ -257,3 +260,38 @@ def test_same_dashboard(pair: Pair) -> None:
     a, b = asyncio.run(go(pair.duck)), asyncio.run(go(pair.cluster))
     assert a["ok"] and b["ok"], (a, b)
     assert b["data"] == a["data"]
+
+
+def test_overview_is_the_same(pair: Pair) -> None:
+    duck, cluster = overview(pair.duck), overview(pair.cluster)
+    assert duck == cluster
+    assert duck["flows"] == pair.rows
+    assert sum(duck["by_action"].values()) == pair.rows
+
+
+def test_ledger_listings_are_the_same(pair: Pair) -> None:
+    """`flowscope loads` and `flowscope rejects` list the same ledger on both engines."""
+    duck, cluster = pair.stores
+    loads = [s.list_loads(1000) for s in (duck, cluster)]
+    assert (
+        loads[0].columns
+        == loads[1].columns
+        == [
+            "load_id",
+            "source",
+            "rows",
+            "rejects",
+            "layout",
+            "notes",
+            "finished",
+        ]
+    )
+    mine = [sorted((r[1], r[2], r[3], r[4]) for r in found.rows) for found in loads]
+    assert mine[0] == mine[1]
+    assert sum(r[2] for r in loads[0].rows) == pair.rows
+    assert all(isinstance(r[6], datetime) for found in loads for r in found.rows)
+    assert [len(found.rows) for found in loads] == [len(found.rows) for found in loads][:1] * 2
+    assert len(duck.list_loads(3).rows) == len(cluster.list_loads(3).rows) == 3
+    rejects = [s.list_rejects(10) for s in (duck, cluster)]
+    assert rejects[0].columns == rejects[1].columns == ["source", "line", "reason", "raw"]
+    assert rejects[0].rows == rejects[1].rows == []

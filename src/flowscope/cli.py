@@ -32,7 +32,7 @@ from flowscope.commands.common import (
     state,
     store_url,
 )
-from flowscope.engines import open_duck_store
+from flowscope.engines import backend_for, open_duck_store, open_store
 from flowscope.errors import FlowscopeError
 from flowscope.schema import DERIVED, FIELDS
 
@@ -142,9 +142,7 @@ def rejects(
     store: StoreOpt = None, limit: LimitOpt = 50, as_json: JsonOpt = False, as_csv: CsvOpt = False
 ) -> None:
     """Show records that were set aside, with file, line and reason."""
-    from flowscope.engines.duckdb.admin import list_rejects
-
-    result = list_rejects(open_duck_store(store_url(store), "flowscope rejects"), limit)
+    result = open_store(store_url(store)).list_rejects(limit)
     print_rows(result.columns, result.rows, as_json, as_csv)
 
 
@@ -153,16 +151,14 @@ def loads(
     store: StoreOpt = None, limit: LimitOpt = 50, as_json: JsonOpt = False, as_csv: CsvOpt = False
 ) -> None:
     """Show the loads ledger, newest first."""
-    from flowscope.engines.duckdb.admin import list_loads
-
-    result = list_loads(open_duck_store(store_url(store), "flowscope loads"), limit)
+    result = open_store(store_url(store)).list_loads(limit)
     print_rows(result.columns, result.rows, as_json, as_csv)
 
 
 def print_overview(store_url: str | None) -> None:
-    from flowscope.engines.duckdb.admin import overview
+    from flowscope.query.overview import overview
 
-    o = overview(open_duck_store(store_url, "the overview"))
+    o = overview(backend_for(open_store(store_url)))
     out.print(
         f"[bold]{o['flows']:,}[/bold] flows, {render.human(o['bytes'], 'B')}, "
         f"from {o['first']} to {o['last']}",

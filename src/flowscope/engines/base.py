@@ -15,6 +15,14 @@ from typing import Any, Protocol
 from flowscope.parse.text import Parsed, Reject
 
 
+@dataclass
+class Rows:
+    """A small table: column names and row tuples (the ledger listings, ``flowscope sql``)."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
 @dataclass(frozen=True)
 class LoadRecord:
     load_id: int
@@ -52,3 +60,10 @@ class Store(Protocol):
     def url(self) -> str: ...
     def exists(self) -> bool: ...
     def write(self) -> AbstractContextManager[Writer]: ...
+    def list_loads(self, limit: int = 50) -> Rows:
+        """Committed loads, newest first (the columns of the embedded store's ``loads``)."""
+        ...
+
+    def list_rejects(self, limit: int = 50) -> Rows:
+        """Records set aside, in load and line order: source, line, reason, raw."""
+        ...

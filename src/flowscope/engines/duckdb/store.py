@@ -40,7 +40,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from flowscope.engines.base import LoadRecord
+from flowscope.engines.base import LoadRecord, Rows
 from flowscope.enrich import enrich
 from flowscope.errors import StoreBusy, StoreError
 from flowscope.parse.text import Parsed, Reject
@@ -222,6 +222,25 @@ class DuckStore:
             yield con
         finally:
             con.close()
+
+    def _listing(self, sql: str, limit: int) -> Rows:
+        with self.read() as con:
+            cur = con.execute(sql, [limit])
+            return Rows([d[0] for d in cur.description or ()], cur.fetchall())
+
+    def list_loads(self, limit: int = 50) -> Rows:
+        """Committed loads, newest first."""
+        return self._listing(
+            "SELECT load_id, source, rows, rejects, layout, notes, finished FROM loads "
+            "ORDER BY load_id DESC LIMIT ?",
+            limit,
+        )
+
+    def list_rejects(self, limit: int = 50) -> Rows:
+        """Records set aside, in load and line order."""
+        return self._listing(
+            "SELECT source, line, reason, raw FROM rejects ORDER BY load_id, line LIMIT ?", limit
+        )
 
     @contextmanager
     def write(self) -> Iterator[DuckWriter]:

@@ -30,6 +30,7 @@ from opensearchpy.exceptions import (
     TransportError,
 )
 
+from flowscope.engines.base import Rows
 from flowscope.engines.opensearch import schema
 from flowscope.engines.opensearch.errors import explain, reason_of
 from flowscope.engines.opensearch.url import StoreURL, client_options
@@ -325,7 +326,7 @@ class Cluster:
 
     def _rows(
         self, index: str, columns: list[str], sort: list[dict[str, Any]], limit: int, query: Any
-    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    ) -> Rows:
         found = self.call(
             f"reading {index}",
             self.client().search,
@@ -334,20 +335,23 @@ class Cluster:
             ignore_unavailable=True,
         )
         rows = [tuple(h["_source"].get(c) for c in columns) for h in found["hits"]["hits"]]
-        return columns, rows
+        return Rows(columns, rows)
 
-    def list_loads(self, limit: int = 50) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def list_loads(self, limit: int = 50) -> Rows:
         """Committed loads, newest first: the columns of the embedded store's ``loads``."""
         columns = ["load_id", "source", "rows", "rejects", "layout", "notes", "finished"]
         done = {"term": {"status": "done"}}
-        names, rows = self._rows(self.names.loads, columns, [{"load_id": "desc"}], limit, done)
+        found = self._rows(self.names.loads, columns, [{"load_id": "desc"}], limit, done)
         when = columns.index("finished")
-        return names, [
-            (*r[:when], datetime.fromisoformat(r[when]) if r[when] else None, *r[when + 1 :])
-            for r in rows
-        ]
+        return Rows(
+            columns,
+            [
+                (*r[:when], datetime.fromisoformat(r[when]) if r[when] else None, *r[when + 1 :])
+                for r in found.rows
+            ],
+        )
 
-    def list_rejects(self, limit: int = 50) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def list_rejects(self, limit: int = 50) -> Rows:
         """Records set aside, in load and line order."""
         columns = ["source", "line", "reason", "raw"]
         order: list[dict[str, Any]] = [

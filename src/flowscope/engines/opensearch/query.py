@@ -38,7 +38,6 @@ from flowscope.query.model import (
     Query,
     R,
     Result,
-    Scope,
     SearchQuery,
     SearchResult,
     Series,
@@ -591,46 +590,3 @@ def _search(q: SearchQuery, many_shards: bool) -> _Plan:
         return SearchResult(columns, rows, int(r["hits"]["total"]["value"]), cursor)
 
     return _Plan(body, read)
-
-
-def overview(store: Cluster) -> dict[str, Any]:
-    """What :func:`~flowscope.engines.duckdb.admin.overview` tells of a DuckDB store."""
-    backend = OpenSearchBackend(store)
-    everything = Scope()
-    m, actions, statuses, ports = backend.run(
-        [
-            MetricsQuery(everything),
-            TopQuery(("action",), "count", 10, everything),
-            TopQuery(("log_status",), "count", 10, everything),
-            TopQuery(("dstport", "protocol_name"), "count", 5, everything),
-        ]
-    )
-    assert isinstance(m, Metrics) and isinstance(ports, TopResult)
-    by: list[dict[str, int]] = []
-    for top in (actions, statuses):
-        assert isinstance(top, TopResult)
-        counts = {str(r.key[0]): r.totals.count for r in top.rows}
-        if top.missing.count:
-            counts["-"] = top.missing.count
-        by.append(dict(sorted(counts.items(), key=lambda kv: -kv[1])))
-    client = store.client()
-    counted = [
-        int(client.count(index=index, ignore_unavailable=True, body=body)["count"])
-        for index, body in (
-            (store.names.rejects, {"query": MATCH_ALL}),
-            (store.names.loads, {"query": {"term": {"status": "done"}}}),
-        )
-    ]
-    return {
-        "flows": m.count,
-        "first": m.first,
-        "last": m.last,
-        "bytes": m.bytes,
-        "by_action": by[0],
-        "by_status": by[1],
-        "top_dstports": [
-            {"dstport": r.key[0], "protocol": r.key[1], "flows": r.totals.count} for r in ports.rows
-        ],
-        "rejects": counted[0],
-        "loads": counted[1],
-    }
