@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from flowscope.engines.base import Store, Writer
+from flowscope.enrich import enrich
 from flowscope.errors import InputError
 from flowscope.parse.layout import Layout
-from flowscope.parse.text import Reject
+from flowscope.parse.text import Parsed, Reject
 from flowscope.sources import Reading, Unit
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def _load_unit(
     try:
         with writer.load(unit.name, unit.identity) as job:
             for parsed in unit.read(fmt, info):
-                job.append(parsed)
+                job.append(Parsed(enrich(parsed.table), parsed.rejects))
                 if len(result.sample) < SAMPLE_REJECTS:
                     result.sample.extend(parsed.rejects[: SAMPLE_REJECTS - len(result.sample)])
                 if rows_done:

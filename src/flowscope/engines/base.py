@@ -1,8 +1,9 @@
 """What every store backend provides to the ingest pipeline (DuckDB file, OpenSearch index).
 
 A store opens a *writer*; a writer answers ledger and cursor questions and opens *loads*; a
-load takes parsed batches and rejects and is committed as one unit together with its cursor
-(DuckDB: one transaction; OpenSearch: idempotent document ids, then the ledger document).
+load takes parsed batches, enriched once by the pipeline for every engine, and rejects, and is
+committed as one unit together with its cursor (DuckDB: one transaction; OpenSearch: idempotent
+document ids, then the ledger document). A store also lists its ledger (loads and rejects).
 """
 
 from __future__ import annotations

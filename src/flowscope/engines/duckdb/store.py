@@ -41,7 +41,6 @@ import duckdb
 import pyarrow as pa
 
 from flowscope.engines.base import LoadRecord, Rows
-from flowscope.enrich import enrich
 from flowscope.errors import StoreBusy, StoreError
 from flowscope.parse.text import Parsed, Reject
 from flowscope.schema import (
@@ -615,7 +614,7 @@ class Load:
         if not self._pending:
             return
         self._start_writing()
-        batch = enrich(pa.concat_tables(self._pending))
+        batch = pa.concat_tables(self._pending)
         self._pending, self._pending_rows = [], 0
         self.wait()
         names = set(batch.column_names)

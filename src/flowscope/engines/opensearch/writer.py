@@ -25,7 +25,6 @@ from flowscope.engines.base import LoadRecord
 from flowscope.engines.opensearch import schema
 from flowscope.engines.opensearch.cluster import Cluster
 from flowscope.engines.opensearch.errors import blocked_error, explain
-from flowscope.enrich import enrich
 from flowscope.errors import StoreError
 from flowscope.parse.text import Parsed, Reject
 
@@ -311,7 +310,7 @@ class OpenSearchLoad:
         table = parsed.table
         if table.num_rows:
             w = self.writer
-            indices, lines = w.builder.build(enrich(table), self.ordinal, self.key, self.load_id)
+            indices, lines = w.builder.build(table, self.ordinal, self.key, self.load_id)
             self.ordinal += table.num_rows
             w.ensure_indices(indices)
             refused = w.send(lines)
