@@ -3,7 +3,8 @@
 The server is moto's own WSGI application (what ``ThreadedMotoServer`` and ``moto_server``
 run) behind a small middleware, so tests that run the real CLI in a subprocess can:
 
-- see every AWS request the CLI made (service, action, S3 prefix or key, log stream):
+- see every AWS request the CLI made (service, action, S3 prefix or key, log stream and
+  startTime):
   ``GET /_flowscope/requests``;
 - make AWS fail the way it does: ``POST /_flowscope/faults`` with a list of
   ``{"action": "GetLogEvents", "code": "ThrottlingException", "status": 400, "times": 3}``
@@ -110,7 +111,10 @@ class Middleware:
             except ValueError:
                 payload = {}
             what = str(payload.get("logStreamName", payload.get("logStreamNamePrefix", "")))
-            return {"service": service, "action": action, "what": what}
+            req = {"service": service, "action": action, "what": what}
+            if "startTime" in payload:
+                req["start"] = str(payload["startTime"])
+            return req
         if service == "s3":
             parts = path.lstrip("/").split("/", 1)
             key = parts[1] if len(parts) > 1 else ""

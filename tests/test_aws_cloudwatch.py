@@ -80,7 +80,8 @@ def test_every_stream_and_page_then_only_new_and_late_events(
     big_pages = [q for q in aws.requests("GetLogEvents") if q["what"] == "eni-0a1-all"]
     assert len(big_pages) == 4  # 10,000 + 10,000 + 5,000 + the page that returns the same token
 
-    # Nothing new: the last 15 minutes are read again, and every event there is known.
+    # Nothing new: the streams are read again from an hour before the last read (--overlap),
+    # and every event there is known.
     again = run_flowscope("-s", str(store_path), "ingest", src, "--since", "2h")
     assert again.returncode == 0, again.stderr
     assert "0 records loaded from 0 input(s)" in flat(again.stderr)
@@ -103,6 +104,120 @@ def test_every_stream_and_page_then_only_new_and_late_events(
     assert "51 records loaded from 1 input(s)" in flat(third.stderr)
     assert count(store_path) == 25_353
     assert query(store_path, "SELECT count(*) FROM flows WHERE bytes = 100099") == [(1,)]
+
+
+def starts(aws: MotoServer, name: str) -> list[int]:
+    """The startTime of every GetLogEvents request the CLI made for stream ``name``."""
+    return [int(q["start"]) for q in aws.requests("GetLogEvents") if q["what"] == name]
+
+
+def test_an_event_that_arrives_late_is_loaded_by_the_next_run(
+    aws: MotoServer, group: str, store_path: Path
+) -> None:
+    t0 = now_ms() - 50 * MIN
+    stream(aws, group, "eni-1-all", [(t0 + i * 1000, record(i, t0 // 1000)) for i in range(600)])
+    stream(
+        aws, group, "eni-2-all", [(t0 + i, record(1000 + i, t0 // 1000, "eni-2")) for i in range(5)]
+    )
+    src = f"cloudwatch://{group}"
+    base = ["-s", str(store_path), "ingest", src, "--format", DEFAULT]
+    first = run_flowscope(*base)
+    assert first.returncode == 0, first.stderr
+    assert count(store_path) == 605
+
+    # Ingested now, stamped 30 minutes before the point the first run read up to (and 15
+    # minutes before the oldest record of the stream it lands in): only a re-read finds it.
+    late = now_ms() - 30 * MIN
+    put_events(aws.client("logs"), group, "eni-2-all", [(late, record(99_999, late // 1000))])
+    aws.reset()
+    second = run_flowscope(*base, "--overlap", "1h")
+    assert second.returncode == 0, second.stderr
+    assert "1 records loaded from 1 input(s)" in flat(second.stderr)
+    assert query(store_path, "SELECT count(*) FROM flows WHERE bytes = 100099") == [(1,)]
+    assert count(store_path) == 606
+    # The stream that received it was re-read from an hour (and 5 minutes) before the first
+    # run: 35 minutes (and the time between the runs) before the late record.
+    assert late - 45 * MIN < min(starts(aws, "eni-2-all")) <= late - 35 * MIN
+
+    third = run_flowscope(*base)
+    assert third.returncode == 0, third.stderr
+    assert "0 records loaded from 0 input(s)" in flat(third.stderr)
+    dupes = query(
+        store_path,
+        "SELECT count(*) FROM (SELECT interface_id, bytes, count(*) AS n FROM flows "
+        "GROUP BY ALL HAVING n > 1)",
+    )
+    assert (count(store_path), dupes) == (606, [(0,)])
+
+
+def test_a_stream_with_nothing_ingested_since_its_read_is_not_read_again(
+    aws: MotoServer, group: str, store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowscope import pipeline
+    from flowscope.parse.layout import parse_log_format
+    from flowscope.sources.aws import Aws, Window, cloudwatch, open_source
+    from flowscope.store import open_store
+
+    # In process, with no visibility margin: events put before the first run then count as
+    # read by it (on AWS the margin is 5 minutes; moto stamps ingestion at put time).
+    monkeypatch.setattr(cloudwatch, "SETTLE", 0)
+    t0 = now_ms() - 40 * MIN
+    for k in (1, 2):
+        events = [(t0 + i * 1000, record(k * 1000 + i, t0 // 1000, f"eni-{k}")) for i in range(50)]
+        stream(aws, group, f"eni-{k}-all", events)
+    store = open_store(str(store_path))
+
+    def run() -> int:
+        src = open_source(f"cloudwatch://{group}", Aws(), Window())
+        plan = src.plan(store, parse_log_format(DEFAULT))
+        return pipeline.ingest(plan.units, store, plan.layout).rows
+
+    assert run() == 100
+    late = now_ms() - 35 * MIN
+    put_events(aws.client("logs"), group, "eni-1-all", [(late, record(5_000, late // 1000))])
+    aws.reset()
+    assert run() == 1
+    # eni-1 received an event after it was read: re-read from an hour before that read.
+    assert min(starts(aws, "eni-1-all")) < late
+    # eni-2 did not (lastIngestionTime): only what is newer than its last read.
+    assert min(starts(aws, "eni-2-all")) >= t0 + 50 * 1000
+    assert count(store_path) == 101
+
+
+def test_an_explicit_window_is_read_whole_and_adds_nothing_twice(
+    aws: MotoServer, group: str, store_path: Path
+) -> None:
+    t0 = now_ms() - 90 * MIN
+    stream(aws, group, "eni-1-all", [(t0 + i * 5000, record(i, t0 // 1000)) for i in range(400)])
+    src = f"cloudwatch://{group}"
+    base = ["-s", str(store_path), "ingest", src, "--format", DEFAULT]
+    assert run_flowscope(*base, "--since", "2h").returncode == 0
+    assert count(store_path) == 400
+
+    # 50 minutes late: beyond a 10-minute --overlap, so a plain run does not look for it.
+    late = now_ms() - 50 * MIN
+    put_events(aws.client("logs"), group, "eni-1-all", [(late, record(77_777, late // 1000))])
+    plain = run_flowscope(*base, "--overlap", "10m")
+    assert plain.returncode == 0, plain.stderr
+    assert "0 records loaded from 0 input(s)" in flat(plain.stderr)
+
+    aws.reset()
+    whole = run_flowscope(*base, "--since", "2h", "--overlap", "10m")
+    assert whole.returncode == 0, whole.stderr
+    assert "1 records loaded from 1 input(s)" in flat(whole.stderr)
+    two_hours_ago = now_ms() - 2 * 3600_000
+    assert abs(min(starts(aws, "eni-1-all")) - two_hours_ago) < 5 * MIN
+    assert count(store_path) == 401
+    again = run_flowscope(*base, "--since", "2h")
+    assert "0 records loaded from 0 input(s)" in flat(again.stderr)
+    assert query(store_path, "SELECT count(DISTINCT bytes), count(*) FROM flows") == [(401, 401)]
+
+    bad = run_flowscope(*base, "--overlap", "soon")
+    assert bad.returncode == 2
+    assert "error: --overlap 'soon' is not a duration" in flat(bad.stderr)
+    s3_only = run_flowscope("-s", str(store_path), "ingest", "s3://b/", "--overlap", "1h")
+    assert s3_only.returncode == 2
+    assert "error: --overlap applies to cloudwatch:// sources only" in flat(s3_only.stderr)
 
 
 def test_streams_by_glob_and_name_within_an_absolute_window(

@@ -19,31 +19,57 @@ from flowscope.sources.aws.s3 import day_prefix, in_window, key_time
 NOW = datetime(2024, 6, 10, 12, 0, tzinfo=UTC)
 
 
-def test_gaps_are_the_window_minus_done_ranges() -> None:
-    c = StreamCursor(done=[[100, 200], [300, 400]])
-    assert c.gaps(0, None) == [(0, 100), (200, 300), (400, None)]
-    assert c.gaps(150, 350) == [(200, 300)]
-    assert c.gaps(120, 180) == []
-    assert c.gaps(400, 500) == [(400, 500)]
-    assert StreamCursor().gaps(5, None) == [(5, None)]
+def test_a_run_reads_what_is_new_and_where_late_events_can_be() -> None:
+    c = StreamCursor(done=[[100, 200, 1_000], [300, 400, None]])
+    # The stream received nothing after the watermark: only the gaps.
+    assert c.to_read(0, None, 900, 500, False) == [(0, 100), (200, 300), (400, None)]
+    # It did (or DescribeLogStreams says nothing): from watermark - late on.
+    assert c.to_read(0, None, 1_001, 850, False) == [(0, 100), (150, 300), (400, None)]
+    assert c.to_read(0, None, None, 2_000, False) == [(0, 300), (400, None)]
+    assert c.to_read(150, 350, 900, 500, False) == [(200, 300)]
+    assert c.to_read(120, 180, 900, 500, False) == []
+    # An explicit window is read whole.
+    assert c.to_read(120, 350, 900, 500, True) == [(120, 350)]
+    assert StreamCursor().to_read(5, None, None, 10, False) == [(5, None)]
 
 
-def test_cover_merges_ranges_and_forgets_seen_events_inside() -> None:
-    c = StreamCursor(done=[[100, 200]], seen={150: Counter(a=1), 250: Counter(b=2), 300: Counter()})
-    c.cover(200, 260)
-    assert c.done == [[100, 260]]
-    assert set(c.seen) == {300}
-    c.cover(500, 500)
-    assert c.done == [[100, 260]]
-    c.cover(0, 50)
-    assert c.done == [[0, 50], [100, 260]]
+def test_cover_keeps_the_later_watermark_and_forgets_seen_events_it_accounts_for() -> None:
+    c = StreamCursor(
+        done=[[100, 200, 50]],
+        seen={
+            150: Counter({"60:a": 1}),
+            250: Counter({"70:b": 2, "90:c": 1, "d": 1}),
+            300: Counter(),
+        },
+    )
+    c.cover(150, 260, 80)
+    assert c.done == [[100, 150, 50], [150, 260, 80]]
+    assert c.seen == {250: Counter({"90:c": 1}), 300: Counter()}
+    assert c.watermark(149) == (True, 50) and c.watermark(260) == (False, None)
+    c.cover(500, 500, 90)
+    assert c.done == [[100, 150, 50], [150, 260, 80]]
+    c.cover(0, 120, 10)
+    assert c.done == [[0, 100, 10], [100, 150, 50], [150, 260, 80]]
+    c.cover(0, 260, 80)
+    assert c.done == [[0, 260, 80]]
 
 
-def test_cursor_round_trips_through_json() -> None:
-    c = StreamCursor(done=[[1, 2]], seen={5: Counter({"ab": 2})}, lo=1)
+def test_seal_merges_ranges_no_late_event_can_reach() -> None:
+    c = StreamCursor(done=[[0, 100, 500], [100, 200, 700], [200, 900, 1_000], [900, 950, None]])
+    c.seal(400)
+    # [200, 900) ends after 1000 - 400: late events may still land there.
+    assert c.done == [[0, 200, 700], [200, 900, 1_000], [900, 950, None]]
+    c.seal(100)
+    assert c.done == [[0, 950, None]]
+
+
+def test_cursor_round_trips_through_json_and_reads_older_cursors() -> None:
+    c = StreamCursor(done=[[1, 2, 3], [4, 5, None]], seen={5: Counter({"9:ab": 2})}, lo=1)
     again = StreamCursor.load(json.loads(json.dumps(c.dump())))
     assert again == c
     assert StreamCursor.load(None) == StreamCursor()
+    old = StreamCursor.load({"done": [[1, 2]], "seen": {"5": {"ab": 1}}, "lo": 1})
+    assert old == StreamCursor(done=[[1, 2, None]], seen={5: Counter({"ab": 1})}, lo=1)
 
 
 def test_times_relative_absolute_and_bad() -> None:

@@ -83,19 +83,21 @@ def ingest(
     since: aws_cmd.SinceOpt = None,
     until: aws_cmd.UntilOpt = None,
     streams: aws_cmd.StreamsOpt = None,
+    overlap: aws_cmd.OverlapOpt = None,
     profile: aws_cmd.ProfileOpt = None,
     region: aws_cmd.RegionOpt = None,
 ) -> None:
     """Load flow logs into the store (each input once: a re-run adds nothing)."""
     from flowscope.sources.files import local_units
 
-    if aws_cmd.is_aws(paths, payload, since, until, streams, profile, region):
+    if aws_cmd.is_aws(paths, payload, since, until, streams, overlap, profile, region):
         code = aws_cmd.ingest_aws(
             paths,
             payload=payload,
             since=since,
             until=until,
             streams=streams,
+            overlap=overlap,
             profile=profile,
             region=region,
             fmt=fmt,

@@ -62,6 +62,15 @@ StreamsOpt = Annotated[
         "repeatable or comma-separated.",
     ),
 ]
+OverlapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--overlap",
+        help="cloudwatch://: catch records that reach CloudWatch up to this long after their "
+        "timestamp (default 1h): streams that received events since they were read are "
+        "re-read this far back; duplicates are dropped.",
+    ),
+]
 ProfileOpt = Annotated[
     str | None, typer.Option("--profile", help="AWS profile (default: the standard chain).")
 ]
@@ -95,6 +104,7 @@ def ingest_aws(
     since: str | None = None,
     until: str | None = None,
     streams: list[str] | None = None,
+    overlap: str | None = None,
     profile: str | None = None,
     region: str | None = None,
     fmt: str | None = None,
@@ -107,8 +117,8 @@ def ingest_aws(
     if payload:
         if remote:
             raise UsageError("--payload reads files or '-', not cloudwatch:// or s3:// URLs")
-        if since or until or streams:
-            raise UsageError("--since, --until and --streams do not apply to --payload")
+        if since or until or streams or overlap:
+            raise UsageError("--since, --until, --streams and --overlap do not apply to --payload")
         from flowscope.sources.aws.payload import payload_units
 
         summary = run_ingest(payload_units(paths), store_url(store), layout, quiet)
@@ -116,16 +126,23 @@ def ingest_aws(
         return summary.exit_code
     if not remote:
         raise UsageError(
-            "--since, --until, --streams, --profile and --region apply to "
+            "--since, --until, --streams, --overlap, --profile and --region apply to "
             "cloudwatch:// and s3:// sources only"
         )
-    from flowscope.sources.aws import Aws, Window, open_source
-    from flowscope.sources.aws.common import source_lock
+    if overlap and not any(p.startswith("cloudwatch://") for p in remote):
+        raise UsageError("--overlap applies to cloudwatch:// sources only")
+    from flowscope.sources.aws import OVERLAP, Aws, Window, open_source
+    from flowscope.sources.aws.common import parse_duration, source_lock
     from flowscope.sources.files import local_units
 
     window = Window.parse(since, until)
+    late = parse_duration(overlap, "--overlap") if overlap else OVERLAP
     aws = Aws(profile, region)
-    sources = {p: open_source(p, aws, window, _patterns(streams)) for p in remote}
+    # An explicit window is read whole: what is already loaded is dropped, late records load.
+    whole = bool(since or until)
+    sources = {
+        p: open_source(p, aws, window, _patterns(streams), late, whole=whole) for p in remote
+    }
     st = open_store(store_url(store))
     total = pipeline.Summary()
     for p in paths:
@@ -210,14 +227,7 @@ def follow(
         ),
     ] = None,
     streams: StreamsOpt = None,
-    overlap: Annotated[
-        str,
-        typer.Option(
-            "--overlap",
-            help="cloudwatch://: each poll re-reads this much of the recent past, so that "
-            "records CloudWatch delivers late are caught (duplicates are dropped).",
-        ),
-    ] = "15m",
+    overlap: OverlapOpt = None,
     fmt: FormatOpt = None,
     profile: ProfileOpt = None,
     region: RegionOpt = None,
@@ -225,7 +235,7 @@ def follow(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
 ) -> None:
     """Keep ingesting new records from AWS until stopped (Ctrl-C); resumes from checkpoints."""
-    from flowscope.sources.aws import Aws, Window, open_source
+    from flowscope.sources.aws import OVERLAP, Aws, Window, open_source
     from flowscope.sources.aws.common import parse_duration, source_lock
 
     bad = [s for s in sources if not s.startswith(SCHEMES)]
@@ -236,7 +246,13 @@ def follow(
     aws = Aws(profile, region)
     layout = layout_option(fmt)
     srcs = [
-        open_source(s, aws, window, _patterns(streams), parse_duration(overlap, "--overlap"))
+        open_source(
+            s,
+            aws,
+            window,
+            _patterns(streams),
+            parse_duration(overlap, "--overlap") if overlap else OVERLAP,
+        )
         for s in sources
     ]
     st = open_store(store_url(store))

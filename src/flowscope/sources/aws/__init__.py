@@ -23,7 +23,16 @@ from flowscope.sources.aws.s3 import S3Source
 
 SCHEMES = ("cloudwatch://", "s3://")
 
-__all__ = ["SCHEMES", "Aws", "CloudWatchSource", "Plan", "S3Source", "Window", "open_source"]
+__all__ = [
+    "OVERLAP",
+    "SCHEMES",
+    "Aws",
+    "CloudWatchSource",
+    "Plan",
+    "S3Source",
+    "Window",
+    "open_source",
+]
 
 
 def is_remote(arg: str) -> bool:
@@ -37,10 +46,15 @@ def open_source(
     streams: tuple[str, ...] = (),
     overlap: timedelta = OVERLAP,
     workers: int = WORKERS,
+    whole: bool = False,
 ) -> CloudWatchSource | S3Source:
-    """The reader for a ``cloudwatch://`` or ``s3://`` URL."""
+    """The reader for a ``cloudwatch://`` or ``s3://`` URL.
+
+    ``whole``: read the window whole (an explicit ``ingest --since/--until``), not only what
+    the checkpoints say is missing; records already loaded are still dropped.
+    """
     if url.startswith("cloudwatch://"):
-        return CloudWatchSource(url, aws, window, streams, overlap, workers)
+        return CloudWatchSource(url, aws, window, streams, overlap, workers, whole)
     if url.startswith("s3://"):
         if streams:
             raise UsageError("--streams applies to cloudwatch:// sources only")

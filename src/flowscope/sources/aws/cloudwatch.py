@@ -10,27 +10,36 @@ on an empty page); paging forward needs ``startFromHead``. Throttling is retried
 Each stream has a cursor (key ``cloudwatch:<region>:<group>:<stream>``) committed with the rows
 of each unit (a page set of one stream)::
 
-    {"done": [[a, b], ...],        ms ranges whose events are all loaded
-     "seen": {"<ms>": {"<hash>": n}},  loaded events outside "done": time -> message hash -> count
-     "lo": ms}                      start of the first window read (where a run without --since
-                                     starts)
+    {"done": [[a, b, w], ...],   ms ranges of event time read whole: every event there that
+                                  CloudWatch ingested at or before w is loaded (w null: all)
+     "seen": {"<ms>": {"<ingested>:<hash>": n}},  loaded events the ranges do not account for
+     "lo": ms}                    start of the first window read (where a run without --since
+                                  starts)
 
-A run reads the gaps of its window not in ``done``. Ranges only become ``done`` once they are
-older than the overlap (default 15 minutes: CloudWatch receives flow-log records minutes after
-their timestamp, the record's start); newer events are re-read on the next run and dropped when
-they match ``seen`` (a multiset, so two identical records stay two). A unit commits its rows and
-the cursor covering them together, so a run killed at any moment resumes without loss or
-duplicates.
+"Late" is about ingestion, not timestamps: GetLogEvents selects by event time, so an event
+whose timestamp is in a range already read, ingested after that read, is invisible to a run
+that only reads what is new. Each event carries its ``ingestionTime``, so a range is marked
+read with the time of the run (minus SETTLE, CloudWatch's visibility lag): an event there with
+a later ingestion time was not loaded. A run reads the gaps of its window not in ``done`` (the
+whole window with ``whole``, an explicit ``--since/--until``) plus, for a stream whose
+DescribeLogStreams ``lastIngestionTime`` is after a range's watermark (it lags, so a late event
+is noticed at most a run or two later), the part of that range from ``watermark - late`` on:
+events that arrive up to ``late`` (``--overlap``) after their timestamp are found there.
+Ranges no late event can reach any more are merged (``seal``). An event is dropped when its
+range's watermark covers it or ``seen`` holds it (a multiset, so two identical records stay
+two). A unit commits its rows and the cursor covering them together, so a run killed at any
+moment resumes without loss or duplicates.
 """
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import hashlib
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -60,8 +69,11 @@ from flowscope.sources.aws.common import (
 log = logging.getLogger(__name__)
 
 SCHEME = "cloudwatch://"
-#: Late records are caught when they arrive within this long after their timestamp.
-OVERLAP = timedelta(minutes=15)
+#: Late records are caught when they arrive within this long after their timestamp (--overlap).
+OVERLAP = timedelta(hours=1)
+#: Events ingested this long before a run started count as visible to it (CloudWatch's
+#: visibility lag and clock skew); those ingested later and loaded are kept in ``seen``.
+SETTLE = 5 * 60 * 1000
 #: A unit (one transaction) holds at most this many events or bytes of one stream.
 UNIT_EVENTS = 100_000
 UNIT_BYTES = 8 << 20
@@ -74,11 +86,28 @@ def message_hash(message: str) -> str:
     return hashlib.blake2b(message.encode(), digest_size=8).hexdigest()
 
 
+def event_key(ingested: int, message: str) -> str:
+    """How ``seen`` names a loaded event: its ingestion time and message hash."""
+    return f"{ingested}:{message_hash(message)}"
+
+
+def _key_ingested(key: str) -> int | None:
+    """The ingestion time in a ``seen`` key; None for keys of older cursors (a bare hash)."""
+    head, sep, _ = key.partition(":")
+    return int(head) if sep else None
+
+
+def _w(w: int | None) -> float:
+    """A range's watermark for comparisons: None (final) is later than any time."""
+    return float("inf") if w is None else w
+
+
 @dataclass
 class StreamCursor:
-    """Where a stream stands: ranges fully loaded, and loaded events outside them."""
+    """Where a stream stands: ranges read, up to which ingestion time, and loaded events
+    that those ranges do not account for."""
 
-    done: list[list[int]] = field(default_factory=list)
+    done: list[list[Any]] = field(default_factory=list)
     seen: dict[int, Counter[str]] = field(default_factory=dict)
     lo: int | None = None
 
@@ -87,7 +116,11 @@ class StreamCursor:
         if not value:
             return cls()
         return cls(
-            [[int(a), int(b)] for a, b in value.get("done", [])],
+            # Ranges of older cursors ([a, b]) carry no watermark: they count as final.
+            [
+                [int(r[0]), int(r[1]), None if len(r) < 3 or r[2] is None else int(r[2])]
+                for r in value.get("done", [])
+            ],
             {int(ts): Counter(c) for ts, c in value.get("seen", {}).items()},
             value.get("lo"),
         )
@@ -99,11 +132,33 @@ class StreamCursor:
             "lo": self.lo,
         }
 
-    def gaps(self, start: int, end: int | None) -> list[tuple[int, int | None]]:
-        """The parts of [start, end) not in ``done`` (``end`` None: open)."""
+    def watermark(self, ts: int) -> tuple[bool, int | None]:
+        """Whether ``ts`` is in a range read before, and that range's watermark."""
+        i = bisect.bisect_right(self.done, ts, key=lambda r: r[0]) - 1
+        if i >= 0 and self.done[i][0] <= ts < self.done[i][1]:
+            return True, self.done[i][2]
+        return False, None
+
+    def to_read(
+        self, start: int, end: int | None, last_ingested: int | None, late_ms: int, whole: bool
+    ) -> list[tuple[int, int | None]]:
+        """The parts of [start, end) this run reads (``end`` None: open).
+
+        Everything not read before; with ``whole``, everything. Of a range read before, the
+        part where events that arrived since could be: from ``watermark - late_ms`` on, when
+        DescribeLogStreams says the stream received events after the watermark (or says
+        nothing); records older than that arrived more than ``late_ms`` late.
+        """
+        quiet: list[list[int]] = []
+        if not whole:
+            for a, b, w in self.done:
+                recheck = w is not None and (last_ingested is None or last_ingested > w)
+                upto = max(a, min(b, w - late_ms)) if recheck and w is not None else b
+                if upto > a:
+                    quiet.append([a, upto])
         out: list[tuple[int, int | None]] = []
         cur = start
-        for a, b in self.done:
+        for a, b in quiet:
             if b <= cur:
                 continue
             if end is not None and a >= end:
@@ -115,19 +170,86 @@ class StreamCursor:
             out.append((cur, end))
         return out
 
-    def cover(self, a: int, b: int) -> None:
-        """Mark [a, b) fully loaded; forget the seen events inside it."""
+    def cover(self, a: int, b: int, w: int | None) -> None:
+        """Mark [a, b) read: every event there ingested up to ``w`` is loaded (or was before).
+
+        Parts read before keep the later of the two watermarks. Loaded events inside that the
+        watermark accounts for are forgotten (``seen`` keeps only those ingested after it).
+        """
         if b <= a:
             return
-        merged: list[list[int]] = []
-        for r in sorted([*self.done, [a, b]]):
-            if merged and r[0] <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], r[1])
+        pieces: list[list[Any]] = []
+        cur = a
+        for x, y, v in self.done:
+            if y <= a or x >= b:
+                pieces.append([x, y, v])
+                continue
+            if x < a:
+                pieces.append([x, a, v])
+            if x > cur:
+                pieces.append([cur, x, w])
+            lo, hi = max(x, a), min(y, b)
+            pieces.append([lo, hi, v if _w(v) >= _w(w) else w])
+            cur = max(cur, hi)
+            if y > b:
+                pieces.append([b, y, v])
+        if cur < b:
+            pieces.append([cur, b, w])
+        self.done = _merge(sorted(pieces, key=lambda r: r[0]), lambda p, q: p[2] == q[2])
+        for ts in [t for t in self.seen if a <= t < b]:
+            _, mark = self.watermark(ts)
+            keep = Counter(
+                {
+                    k: n
+                    for k, n in self.seen[ts].items()
+                    if (i := _key_ingested(k)) is not None and n > 0 and i > _w(mark)
+                }
+            )
+            if keep:
+                self.seen[ts] = keep
             else:
-                merged.append(list(r))
-        self.done = merged
-        for ts in [t for t in self.seen if any(x <= t < y for x, y in merged)]:
-            del self.seen[ts]
+                del self.seen[ts]
+
+    def seal(self, late_ms: int) -> None:
+        """Merge neighbouring ranges no late record can still reach (``end <= w - late``).
+
+        The merged range takes the later watermark: records that arrived between the two
+        reads more than ``late_ms`` late then count as loaded (the bound, see the README).
+        """
+
+        def sealed(r: list[Any]) -> bool:
+            return bool(r[2] is None or r[1] <= r[2] - late_ms)
+
+        def both(p: list[Any], q: list[Any]) -> bool:
+            return sealed(p) and sealed(q)
+
+        self.done = _merge(self.done, both)
+        for ts in list(self.seen):
+            _, mark = self.watermark(ts)
+            if mark is None:
+                continue  # a final range holds no seen events (cover forgot them)
+            keep = Counter(
+                {k: n for k, n in self.seen[ts].items() if (_key_ingested(k) or mark + 1) > mark}
+            )
+            if keep:
+                self.seen[ts] = keep
+            else:
+                del self.seen[ts]
+
+
+def _merge(
+    ranges: list[list[Any]], joinable: Callable[[list[Any], list[Any]], bool]
+) -> list[list[Any]]:
+    """Join touching ranges for which ``joinable`` holds, keeping the later watermark."""
+    out: list[list[Any]] = []
+    for r in ranges:
+        if out and out[-1][1] == r[0] and joinable(out[-1], r):
+            prev = out[-1]
+            prev[1] = r[1]
+            prev[2] = None if prev[2] is None or r[2] is None else max(prev[2], r[2])
+        else:
+            out.append(list(r))
+    return out
 
 
 @dataclass
@@ -150,6 +272,7 @@ class EventsUnit:
 class StreamInfo:
     name: str
     last_event: int | None
+    last_ingested: int | None = None
 
 
 def tolerant_layout(log_format: str, origin: str) -> tuple[Layout, list[str]]:
@@ -177,6 +300,7 @@ class CloudWatchSource:
         streams: tuple[str, ...] = (),
         overlap: timedelta = OVERLAP,
         workers: int = WORKERS,
+        whole: bool = False,
     ) -> None:
         self.group = url[len(SCHEME) :]
         if not self.group:
@@ -186,7 +310,8 @@ class CloudWatchSource:
         self.region = aws.require_region(url)
         self.window = window
         self.patterns = streams
-        self.overlap_ms = int(overlap.total_seconds() * 1000)
+        self.late_ms = int(overlap.total_seconds() * 1000)
+        self.whole = whole
         self.workers = workers
         self.key = f"cloudwatch:{self.region}:{self.group}"
         self.logs = aws.client("logs")
@@ -242,7 +367,9 @@ class CloudWatchSource:
             for s in self._describe(prefix):
                 name = s["logStreamName"]
                 if not self.patterns or any(fnmatch.fnmatchcase(name, p) for p in self.patterns):
-                    found[name] = StreamInfo(name, s.get("lastEventTimestamp"))
+                    found[name] = StreamInfo(
+                        name, s.get("lastEventTimestamp"), s.get("lastIngestionTime")
+                    )
         missing = [p for p in exact if p not in found]
         if missing:
             raise SourceError(
@@ -310,11 +437,17 @@ class CloudWatchSource:
     ) -> None:
         since, until = self.window.since_ms, self.window.until_ms
         start = since if since is not None else (cursor.lo if cursor.lo is not None else 0)
-        settle = started - self.overlap_ms
+        # Events ingested up to `mark` are visible by the time this run reads (SETTLE covers
+        # CloudWatch's short visibility lag and clock skew); those ingested later and loaded
+        # now are kept in `seen`.
+        mark = started - SETTLE
+        cursor.seal(self.late_ms)
+        before = StreamCursor([list(r) for r in cursor.done], {}, cursor.lo)
         remaining = {ts: Counter(c) for ts, c in cursor.seen.items()}
         cursor.lo = start if cursor.lo is None else min(cursor.lo, start)
         base = f"{SCHEME}{self.group}/{stream.name}"
-        for g0, g1 in cursor.gaps(start, until):
+        spans = cursor.to_read(start, until, stream.last_ingested, self.late_ms, self.whole)
+        for g0, g1 in spans:
             if stream.last_event is not None and stream.last_event + STALE < g0:
                 continue  # nothing there, per DescribeLogStreams (a stream with no new events)
             lines: list[bytes] = []
@@ -330,12 +463,21 @@ class CloudWatchSource:
                         in_order = in_order and ts >= last
                         last = max(last, ts)
                         message = ev["message"]
-                        h = message_hash(message)
+                        ingested = int(ev.get("ingestionTime") or started)
+                        read, w = before.watermark(ts)
+                        if read and ingested <= _w(w):
+                            continue  # loaded when this range was read
+                        key = event_key(ingested, message)
                         left = remaining.get(ts)
-                        if left is not None and left[h] > 0:
-                            left[h] -= 1
+                        if left is not None and left[key] > 0:
+                            left[key] -= 1
                             continue
-                        cursor.seen.setdefault(ts, Counter())[h] += 1
+                        if left is not None and left[message_hash(message)] > 0:
+                            # Loaded under an older cursor's key: keep it under the new one.
+                            left[message_hash(message)] -= 1
+                            cursor.seen.setdefault(ts, Counter())[key] += 1
+                            continue
+                        cursor.seen.setdefault(ts, Counter())[key] += 1
                         if not lines:
                             first = ts
                         data = message.encode()
@@ -344,7 +486,7 @@ class CloudWatchSource:
                         if len(lines) >= UNIT_EVENTS or size >= UNIT_BYTES:
                             if in_order:
                                 # Events come in timestamp order: all before `last` were seen.
-                                cursor.cover(g0, min(last, settle))
+                                cursor.cover(g0, min(last, started), mark)
                             emit(self._unit(base, first, last, lines, layout, stream.name, cursor))
                             lines, size = [], 0
             except SourceError as e:
@@ -359,7 +501,7 @@ class CloudWatchSource:
                     )
                 )
                 return
-            cursor.cover(g0, settle if g1 is None else min(g1, settle))
+            cursor.cover(g0, started if g1 is None else min(g1, started), mark)
             if lines:
                 emit(self._unit(base, first, last, lines, layout, stream.name, cursor))
 
