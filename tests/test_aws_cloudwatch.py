@@ -156,7 +156,7 @@ def test_a_stream_with_nothing_ingested_since_its_read_is_not_read_again(
     from flowscope import pipeline
     from flowscope.parse.layout import parse_log_format
     from flowscope.sources.aws import Aws, Window, cloudwatch, open_source
-    from flowscope.store import open_store
+    from flowscope.engines import open_store
 
     # In process, with no visibility margin: events put before the first run then count as
     # read by it (on AWS the margin is 5 minutes; moto stamps ingestion at put time).
@@ -169,8 +169,7 @@ def test_a_stream_with_nothing_ingested_since_its_read_is_not_read_again(
 
     def run() -> int:
         src = open_source(f"cloudwatch://{group}", Aws(), Window())
-        plan = src.plan(store, parse_log_format(DEFAULT))
-        return pipeline.ingest(plan.units, store, plan.layout).rows
+        return pipeline.read_source(src, store, parse_log_format(DEFAULT)).rows
 
     assert run() == 100
     late = now_ms() - 35 * MIN
@@ -432,7 +431,8 @@ def test_a_run_stopped_between_units_of_one_stream_resumes_mid_stream(
 
     def run(units: int | None) -> int:
         src = open_source(f"cloudwatch://{group}", Aws(), Window.parse("1h", None))
-        plan = src.plan(store, parse_log_format(DEFAULT))
+        with store.write() as checkpoints:
+            plan = src.plan(checkpoints, parse_log_format(DEFAULT))
         chosen = islice(plan.units, units) if units is not None else plan.units
         rows = pipeline.ingest(chosen, store, plan.layout).rows
         plan.units.close()  # type: ignore[attr-defined]

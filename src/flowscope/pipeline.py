@@ -3,20 +3,26 @@
 Top to bottom: for each unit, skip it if the ledger already has its identity; otherwise open a
 load, append its parsed batches (rows and rejects), and commit the load with the unit's cursor.
 An error reading a unit rolls its load back and is reported; the next unit still loads.
+
+A source that resumes (CloudWatch, S3) is planned first with the store's checkpoints
+(:func:`read_source`); :func:`follow` does that for a few sources again and again, each under
+a lock so that no other process reads the same source into the same store.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from flowscope.engines.base import Store, Writer
 from flowscope.enrich import enrich
-from flowscope.errors import InputError
+from flowscope.errors import InputError, SourceError
 from flowscope.parse.layout import Layout
 from flowscope.parse.text import Parsed, Reject
-from flowscope.sources import Reading, Unit
+from flowscope.sources import Plan, Reading, Source, Unit, source_lock
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +82,82 @@ def ingest(
     rows_done: Callable[[int], None] | None = None,
 ) -> Summary:
     """Load every unit into ``store``; one transaction per unit."""
-    summary = Summary()
     with store.write() as writer:
-        for unit in units:
-            result = _load_unit(unit, writer, fmt, rows_done)
-            summary.units.append(result)
-            if progress:
-                progress(result)
-            writer.yield_to_readers()
+        return _ingest(units, writer, fmt, progress, rows_done)
+
+
+def read_source(
+    source: Source,
+    store: Store,
+    fmt: Layout | None = None,
+    *,
+    on_plan: Callable[[Plan], None] | None = None,
+    progress: Progress | None = None,
+    rows_done: Callable[[int], None] | None = None,
+) -> Summary:
+    """One run over a resumable source: planned with the store's checkpoints, then loaded."""
+    with store.write() as writer:
+        plan = source.plan(writer, fmt)
+        if on_plan:
+            on_plan(plan)
+        summary = _ingest(plan.units, writer, plan.layout or fmt, progress, rows_done)
+    summary.units = [u for u in summary.units if u.name not in plan.markers]
+    return summary
+
+
+@dataclass
+class Poll:
+    """One source's run in :func:`follow`: what it loaded, or the transient error it met."""
+
+    source: Source
+    summary: Summary | None = None
+    error: SourceError | None = None
+
+
+def follow(
+    sources: Sequence[Source],
+    store: Store,
+    interval: float,
+    read: Callable[[Source], Summary],
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[Poll]:
+    """Read every source with ``read`` (say, :func:`read_source` with progress), sleep
+    ``interval`` seconds, and again, until the consumer stops (Ctrl-C raises in ``sleep``).
+
+    The store is released between runs, so ``serve`` can read it. A transient source error
+    (throttling, a bucket not there yet) is yielded and the source tried at the next poll;
+    any other error ends the loop.
+    """
+    with ExitStack() as locks:
+        for s in sources:
+            locks.enter_context(source_lock(store.url, s.key))
+        while True:
+            for s in sources:
+                try:
+                    summary = read(s)
+                except SourceError as e:
+                    if not e.transient:
+                        raise
+                    yield Poll(s, error=e)
+                    continue
+                yield Poll(s, summary)
+            sleep(interval)
+
+
+def _ingest(
+    units: Iterable[Unit],
+    writer: Writer,
+    fmt: Layout | None,
+    progress: Progress | None,
+    rows_done: Callable[[int], None] | None,
+) -> Summary:
+    summary = Summary()
+    for unit in units:
+        result = _load_unit(unit, writer, fmt, rows_done)
+        summary.units.append(result)
+        if progress:
+            progress(result)
+        writer.yield_to_readers()
     return summary
 
 

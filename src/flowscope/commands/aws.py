@@ -9,8 +9,6 @@ the result; the store is released between polls, so ``flowscope serve`` can read
 from __future__ import annotations
 
 import signal
-import time
-from contextlib import ExitStack
 from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -28,12 +26,12 @@ from flowscope.commands.common import (
     store_url,
 )
 from flowscope.engines import open_store
-from flowscope.errors import SourceError, UsageError
+from flowscope.errors import UsageError
 from flowscope.parse.layout import Layout
 
 if TYPE_CHECKING:
     from flowscope.engines.base import Store
-    from flowscope.sources.aws import CloudWatchSource, Plan, S3Source
+    from flowscope.sources import Plan, Source
 
 SCHEMES = ("cloudwatch://", "s3://")
 
@@ -131,8 +129,9 @@ def ingest_aws(
         )
     if overlap and not any(p.startswith("cloudwatch://") for p in remote):
         raise UsageError("--overlap applies to cloudwatch:// sources only")
+    from flowscope.sources import source_lock
     from flowscope.sources.aws import OVERLAP, Aws, Window, open_source
-    from flowscope.sources.aws.common import parse_duration, source_lock
+    from flowscope.sources.aws.common import parse_duration
     from flowscope.sources.files import local_units
 
     window = Window.parse(since, until)
@@ -156,31 +155,12 @@ def ingest_aws(
     return total.exit_code
 
 
-def _describe(src: CloudWatchSource | S3Source, plan: Plan) -> str:
-    from flowscope.sources.aws import CloudWatchSource
-
-    what = f"{plan.progress.total} {plan.progress.what}"
-    if isinstance(src, CloudWatchSource):
-        layout = plan.layout.describe() if plan.layout else "default format (v2)"
-        return f"{src.url} ({src.region}): {what}, {src.window.describe()}; layout: {layout}"
-    return f"{src.url}: {what} to read, {src.window.describe()}"
-
-
 def read_source(
-    src: CloudWatchSource | S3Source,
-    store: Store,
-    fmt: Layout | None,
-    quiet: bool,
-    said: set[str] | None = None,
+    src: Source, store: Store, fmt: Layout | None, quiet: bool, said: set[str] | None = None
 ) -> pipeline.Summary:
-    """One run over one AWS source: plan, then ingest with a progress bar."""
-    plan = src.plan(store, fmt)
+    """One run over one AWS source, with its plan said first and a progress bar."""
     said = set() if said is None else said
-    for line in [_describe(src, plan), *plan.notes]:
-        if line not in said and not quiet:
-            err.print(line, highlight=False, markup=False, soft_wrap=True)
-        said.add(line)
-    with Progress(
+    bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed:,.0f}/{task.total:,.0f} {task.fields[what]}"),
@@ -189,25 +169,28 @@ def read_source(
         console=err,
         transient=True,
         disable=quiet or not err.is_terminal,
-    ) as bar:
-        task = bar.add_task(
-            src.url, total=plan.progress.total or 1, what=plan.progress.what, records=0
-        )
-        records = 0
+    )
+    shown: list[Plan] = []
+    records = 0
 
-        def rows(n: int) -> None:
-            nonlocal records
-            records += n
-            bar.update(task, completed=plan.progress.done, records=records)
+    def on_plan(plan: Plan) -> None:
+        for line in [src.describe(plan), *plan.notes]:
+            if line not in said and not quiet:
+                err.print(line, highlight=False, markup=False, soft_wrap=True)
+            said.add(line)
+        shown.append(plan)
+        bar.add_task(src.url, total=plan.progress.total or 1, what=plan.progress.what, records=0)
 
-        def done(_result: pipeline.UnitResult) -> None:
-            bar.update(task, completed=plan.progress.done)
+    def rows(n: int) -> None:
+        nonlocal records
+        records += n
+        bar.update(bar.task_ids[0], completed=shown[0].progress.done, records=records)
 
-        summary = pipeline.ingest(
-            plan.units, store, plan.layout or fmt, progress=done, rows_done=rows
-        )
-    summary.units = [u for u in summary.units if u.name not in plan.markers]
-    return summary
+    def done(_result: pipeline.UnitResult) -> None:
+        bar.update(bar.task_ids[0], completed=shown[0].progress.done)
+
+    with bar:
+        return pipeline.read_source(src, store, fmt, on_plan=on_plan, progress=done, rows_done=rows)
 
 
 def follow(
@@ -236,7 +219,7 @@ def follow(
 ) -> None:
     """Keep ingesting new records from AWS until stopped (Ctrl-C); resumes from checkpoints."""
     from flowscope.sources.aws import OVERLAP, Aws, Window, open_source
-    from flowscope.sources.aws.common import parse_duration, source_lock
+    from flowscope.sources.aws.common import parse_duration
 
     bad = [s for s in sources if not s.startswith(SCHEMES)]
     if bad:
@@ -265,36 +248,32 @@ def follow(
     said: set[str] = set()
     warned: dict[str, str] = {}
     try:
-        with ExitStack() as locks:
-            for s in srcs:
-                locks.enter_context(source_lock(st.url, s.key))
-            while True:
-                for s in srcs:
-                    try:
-                        summary = read_source(s, st, layout, quiet, said)
-                    except SourceError as e:
-                        if not e.transient:
-                            raise
-                        if warned.get(s.url) != str(e):
-                            err.print(
-                                f"[yellow]warning[/yellow] {e}; trying again every {pause:g}s",
-                                highlight=False,
-                                soft_wrap=True,
-                            )
-                        warned[s.url] = str(e)
-                        continue
-                    warned.pop(s.url, None)
-                    loaded += summary.rows
-                    if summary.count("failed") or summary.rejects:
-                        report(summary, quiet=True)
-                    elif summary.rows and not quiet:
-                        err.print(
-                            f"{datetime.now(UTC):%H:%M:%S} {s.url}: +{summary.rows:,} records "
-                            f"({summary.count('loaded')} loads)",
-                            highlight=False,
-                        )
-                polls += 1
-                time.sleep(pause)
+        for poll in pipeline.follow(
+            srcs, st, pause, lambda s: read_source(s, st, layout, quiet, said)
+        ):
+            url = poll.source.url
+            polls += poll.source is srcs[-1]  # a poll ends with the last source
+            if poll.error is not None:
+                if warned.get(url) != str(poll.error):
+                    err.print(
+                        f"[yellow]warning[/yellow] {poll.error}; trying again every {pause:g}s",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
+                warned[url] = str(poll.error)
+                continue
+            summary = poll.summary
+            assert summary is not None
+            warned.pop(url, None)
+            loaded += summary.rows
+            if summary.count("failed") or summary.rejects:
+                report(summary, quiet=True)
+            elif summary.rows and not quiet:
+                err.print(
+                    f"{datetime.now(UTC):%H:%M:%S} {url}: +{summary.rows:,} records "
+                    f"({summary.count('loaded')} loads)",
+                    highlight=False,
+                )
     except KeyboardInterrupt:
         err.print(
             f"stopped after {polls} poll(s): {loaded:,} records loaded; "

@@ -2,14 +2,13 @@
 
 ::
 
-    common.py      session and clients, AWS errors as one line, time windows, locks, fan-out
+    common.py      session and clients, AWS errors as one line, time windows, fan-out
     cloudwatch.py  cloudwatch://GROUP: streams read with GetLogEvents, per-stream cursors
     s3.py          s3://bucket/prefix: AWS key layouts pruned by date, objects in parallel
     payload.py     --payload: subscription-filter payloads (Kinesis, Lambda, Firehose)
 
-A remote source is read in two steps: ``plan(store, fmt)`` lists what is there and reads the
-checkpoints (briefly opening the store), then the plan's units go through
-:func:`flowscope.pipeline.ingest`, each committed with its cursor.
+Each is a :class:`flowscope.sources.Source`: :func:`flowscope.pipeline.read_source` hands it
+the store's checkpoints to plan a run, then loads the plan's units, each with its cursor.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from datetime import timedelta
 
 from flowscope.errors import UsageError
 from flowscope.sources.aws.cloudwatch import OVERLAP, CloudWatchSource
-from flowscope.sources.aws.common import WORKERS, Aws, Plan, Window
+from flowscope.sources.aws.common import WORKERS, Aws, Window
 from flowscope.sources.aws.s3 import S3Source
 
 SCHEMES = ("cloudwatch://", "s3://")
@@ -28,7 +27,6 @@ __all__ = [
     "SCHEMES",
     "Aws",
     "CloudWatchSource",
-    "Plan",
     "S3Source",
     "Window",
     "open_source",

@@ -44,20 +44,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from flowscope.engines.base import Store
 from flowscope.errors import InputError, SourceError, UsageError
 from flowscope.parse.layout import DEFAULT_LAYOUT, Layout
 from flowscope.parse.text import BlockParser, Parsed
 from flowscope.schema import BY_NAME
-from flowscope.sources import Reading, Unit
+from flowscope.sources import Checkpoints, Plan, Progress, Reading, Unit
 from flowscope.sources.aws.common import (
     RESUME,
     WORKERS,
     Aws,
     Emit,
     FailedUnit,
-    Plan,
-    Progress,
     Window,
     call,
     error_code,
@@ -402,14 +399,13 @@ class CloudWatchSource:
     def cursor_key(self, stream: str) -> str:
         return f"{self.key}:{stream}"
 
-    def plan(self, store: Store, fmt: Layout | None) -> Plan:
+    def plan(self, checkpoints: Checkpoints, fmt: Layout | None) -> Plan:
         """List the streams, read their cursors, and return the lazy units of this run."""
         layout, notes = self.layout(fmt)
         streams = self.list_streams()
-        with store.write() as writer:
-            cursors = {
-                s.name: StreamCursor.load(writer.cursor(self.cursor_key(s.name))) for s in streams
-            }
+        cursors = {
+            s.name: StreamCursor.load(checkpoints.cursor(self.cursor_key(s.name))) for s in streams
+        }
         if not streams:
             notes.append(f"log group {self.group} has no stream matching {self.patterns or '*'}")
         progress = Progress("streams", total=len(streams))
@@ -426,6 +422,12 @@ class CloudWatchSource:
 
         units = fan_out([task(s) for s in streams], self.workers)
         return Plan(units, notes, progress, layout)
+
+    def describe(self, plan: Plan) -> str:
+        """The line said before a run: what will be read, the window, the layout."""
+        what = f"{plan.progress.total} {plan.progress.what}"
+        layout = plan.layout.describe() if plan.layout else "default format (v2)"
+        return f"{self.url} ({self.region}): {what}, {self.window.describe()}; layout: {layout}"
 
     def _read_stream(
         self,

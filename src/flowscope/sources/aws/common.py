@@ -14,20 +14,16 @@ message: only codes, resource names and endpoint URLs are.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import queue
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
@@ -37,7 +33,7 @@ from botocore.config import Config
 from flowscope.errors import FlowscopeError, InputError, SourceError, UsageError
 from flowscope.parse.layout import Layout
 from flowscope.parse.text import Parsed
-from flowscope.sources import Reading, Unit
+from flowscope.sources import Reading
 
 log = logging.getLogger(__name__)
 
@@ -92,31 +88,6 @@ class FailedUnit:
     def read(self, fmt: Layout | None, info: Reading) -> Iterator[Parsed]:
         raise self.error
         yield  # pragma: no cover - makes this a generator
-
-
-@dataclass
-class Plan:
-    """What a run will read: its units (lazy), what to say first, progress counters."""
-
-    units: Iterator[Unit]
-    notes: list[str]
-    progress: Progress
-    layout: Layout | None = None
-    markers: set[str] = field(default_factory=set)
-
-
-@dataclass
-class Progress:
-    """Counters a reader updates from its threads and the CLI shows (streams or objects)."""
-
-    what: str = "streams"
-    total: int = 0
-    done: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def finish_one(self) -> None:
-        with self.lock:
-            self.done += 1
 
 
 class Aws:
@@ -332,46 +303,6 @@ def iso(when: datetime | int) -> str:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-# --- One reader per source and store --------------------------------------------------------
-
-
-@contextmanager
-def source_lock(store_url: str, source_key: str) -> Iterator[None]:
-    """Refuse a second flowscope process reading the same source into the same store.
-
-    Two readers would both start from the same checkpoint and load the same records twice.
-    The lock is advisory (``flock``) on a file in the temp folder, released when the process
-    ends, even by kill -9.
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no lock, as before
-        yield
-        return
-    where = store_url if "://" in store_url else str(Path(store_url).expanduser().resolve())
-    digest = hashlib.sha256(f"{where}\0{source_key}".encode()).hexdigest()[:16]
-    lock_path = Path(tempfile.gettempdir()) / f"flowscope-{os.getuid()}-{digest}.lock"
-    with lock_path.open("a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.seek(0)
-            pid = f.read().strip() or "?"
-            raise SourceError(
-                f"{source_key}: another flowscope process (pid {pid}) is reading it into "
-                f"{store_url}",
-                hint="wait for it to finish or stop it; two readers would load records twice",
-            ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 # --- Concurrent readers, one ordered output ---------------------------------------------------

@@ -34,18 +34,15 @@ from typing import IO, Any, cast
 
 import botocore.exceptions as bx
 
-from flowscope.engines.base import Store
 from flowscope.errors import InputError, SourceError, UsageError
 from flowscope.parse.layout import Layout
 from flowscope.parse.reader import PARQUET_MAGIC
 from flowscope.parse.text import Parsed
-from flowscope.sources import Reading, Unit
+from flowscope.sources import Checkpoints, Plan, Progress, Reading, Unit
 from flowscope.sources.aws.common import (
     RESUME,
     WORKERS,
     Aws,
-    Plan,
-    Progress,
     Window,
     call,
     error_code,
@@ -308,15 +305,14 @@ class S3Source:
             whole = whole and len(kept) == len(objs) and now >= end + SETTLE
             yield Group(root, prefix, kept, label, whole)
 
-    def plan(self, store: Store, fmt: Layout | None) -> Plan:
+    def plan(self, checkpoints: Checkpoints, fmt: Layout | None) -> Plan:
         """List what the window needs, leave out what the ledger has, return lazy units."""
         now = datetime.now(UTC)
         roots = self.roots(self.prefix)
-        with store.write() as writer:
-            days = {
-                r.prefix: set((writer.cursor(self._cursor_key(r)) or {}).get("days", []))
-                for r in roots
-            }
+        days = {
+            r.prefix: set((checkpoints.cursor(self._cursor_key(r)) or {}).get("days", []))
+            for r in roots
+        }
         groups = [g for r in roots for g in self.groups(r, days[r.prefix], now)]
         listed = sum(len(g.objects) for g in groups)
         notes: list[str] = []
@@ -329,15 +325,14 @@ class S3Source:
                     transient=True,  # follow waits for the first delivery
                 )
         skipped = 0
-        with store.write() as writer:
-            for g in groups:
-                keep = []
-                for o in g.objects:
-                    if writer.loaded(self._identity(o)) is None:
-                        keep.append(o)
-                    else:
-                        skipped += 1
-                g.objects = keep
+        for g in groups:
+            keep = []
+            for o in g.objects:
+                if checkpoints.loaded(self._identity(o)) is None:
+                    keep.append(o)
+                else:
+                    skipped += 1
+            g.objects = keep
         if listed == 0:
             notes.append(f"no object in the window ({self.window.describe()})")
         if skipped:
@@ -346,6 +341,11 @@ class S3Source:
         plan = Plan(iter(()), notes, progress)
         plan.units = self._units(groups, days, plan)
         return plan
+
+    def describe(self, plan: Plan) -> str:
+        """The line said before a run: how many objects, the window."""
+        what = f"{plan.progress.total} {plan.progress.what}"
+        return f"{self.url}: {what} to read, {self.window.describe()}"
 
     def _list_one(self) -> Iterator[dict[str, Any]]:
         yield call(
