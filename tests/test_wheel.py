@@ -139,7 +139,10 @@ def installed(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Path:
     started = time.monotonic()
     r = run([sys.executable, "-m", "venv", str(venv)], home)
     assert r.returncode == 0, r.stderr
-    r = run([str(venv / "bin/python"), "-m", "pip", "install", "-q", str(dist.wheel)], home)
+    r = run(
+        [str(venv / "bin/python"), "-m", "pip", "install", "-q", "--no-compile", str(dist.wheel)],
+        home,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     print(f"fresh venv + pip install of the wheel: {time.monotonic() - started:.1f} s")
     return venv
