@@ -27,7 +27,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from flowscope.errors import FlowscopeError, QueryError, StoreBusy, StoreError, UsageError
+from flowscope.errors import (
+    FlowscopeError,
+    QueryError,
+    StoreBusy,
+    StoreDamaged,
+    StoreError,
+    UsageError,
+)
 from flowscope.query import build
 from flowscope.query.backends import backend_for
 from flowscope.query.model import Query as FlowQuery
@@ -78,7 +85,7 @@ def _status(e: FlowscopeError) -> int:
     if isinstance(e, QueryTimeout):
         return 504
     if isinstance(e, StoreError):
-        return 503
+        return 500 if isinstance(e, StoreDamaged) else 503
     if isinstance(e, UnknownReport):
         return 404
     if isinstance(e, QueryError | UsageError):

@@ -8,7 +8,8 @@
     │   └── TruncatedInput         a gzip stream that ends early, a Parquet file cut short
     ├── SourceError                a remote source failed (AWS access, network), see sources/aws
     ├── StoreError                 the store cannot be opened or written
-    │   └── StoreBusy              another process holds the DuckDB file; transient
+    │   ├── StoreBusy              another process holds the DuckDB file; transient
+    │   └── StoreDamaged           the DuckDB file is corrupt (a block fails its checksum)
     └── QueryError                 a filter or query that cannot be compiled or run
 
 The CLI prints ``str(error)`` (one line, plus the hint) and exits with the error's exit code;
@@ -61,6 +62,10 @@ class StoreError(FlowscopeError):
 
 class StoreBusy(StoreError):
     transient = True
+
+
+class StoreDamaged(StoreError):
+    pass
 
 
 class QueryError(FlowscopeError):
