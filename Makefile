@@ -7,7 +7,7 @@ STATIC := src/flowscope/web/static/index.html
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/package-lock.json \
 	web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
 
-.PHONY: setup web demo test test-deps lint typecheck unit bench opensearch clean
+.PHONY: setup web wheel demo test test-deps lint typecheck unit bench opensearch clean
 
 setup: $(VENV)/.installed web
 
@@ -22,6 +22,12 @@ web: $(STATIC)
 $(STATIC): $(WEB_SOURCES)
 	scripts/web-build
 
+# An sdist and a wheel in dist/, the wheel built from the sdist and carrying the page (setup.py
+# runs scripts/web-build), as `pip install .` or `pipx install .` would build it.
+wheel: setup
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+
 demo: setup
 	$(BIN)/flowscope demo
 
@@ -31,8 +37,8 @@ test-deps: setup
 	scripts/opensearch-node build
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench setup.py
+	$(BIN)/ruff format --check src tests bench setup.py
 
 typecheck: setup
 	$(BIN)/mypy
@@ -52,4 +58,4 @@ opensearch: setup
 	scripts/opensearch-node start
 
 clean:
-	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache src/flowscope/web/static
+	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache src/flowscope/web/static

@@ -154,9 +154,9 @@ def test_a_stream_with_nothing_ingested_since_its_read_is_not_read_again(
     aws: MotoServer, group: str, store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from flowscope import pipeline
+    from flowscope.engines import open_store
     from flowscope.parse.layout import parse_log_format
     from flowscope.sources.aws import Aws, Window, cloudwatch, open_source
-    from flowscope.engines import open_store
 
     # In process, with no visibility margin: events put before the first run then count as
     # read by it (on AWS the margin is 5 minutes; moto stamps ingestion at put time).

@@ -10,6 +10,7 @@
     ├── SourceError               1   502  a remote source failed (AWS access, network)
     ├── StoreError                1   503  the store cannot be opened, read or written
     │   ├── StoreBusy             1   503  another process holds the DuckDB file; transient
+    │   ├── StoreDamaged          1   500  the DuckDB file is corrupt (a block fails its checksum)
     │   └── ClusterUnreachable    1   503  the cluster did not answer; transient
     └── QueryError                2   400  a filter or query that cannot be compiled or run
         ├── UnknownReport         2   404  a report name that is not one of the reports
@@ -78,6 +79,12 @@ class ClusterUnreachable(StoreError):
     """The cluster did not answer (refused, timed out, name not found, TLS failed)."""
 
     transient = True
+
+
+class StoreDamaged(StoreError):
+    """The DuckDB file is corrupt: retrying will not help, so no 503 and no Retry-After."""
+
+    http_status = 500
 
 
 class QueryError(FlowscopeError):

@@ -2,7 +2,8 @@
 
 Top to bottom: for each unit, skip it if the ledger already has its identity; otherwise open a
 load, append its parsed batches (rows and rejects), and commit the load with the unit's cursor.
-An error reading a unit rolls its load back and is reported; the next unit still loads.
+An error reading a unit rolls its load back and is reported; the next unit still loads, and so
+does a unit the store refuses when its group of small loads commits (the writer reports it).
 
 A source that resumes (CloudWatch, S3) is planned first with the store's checkpoints
 (:func:`read_source`); :func:`follow` does that for a few sources again and again, each under
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from flowscope.engines.base import Store, Writer
 from flowscope.enrich import enrich
 from flowscope.errors import InputError, SourceError
-from flowscope.parse.layout import Layout
+from flowscope.parse.layout import HeaderError, Layout
 from flowscope.parse.text import Parsed, Reject
 from flowscope.sources import Plan, Reading, Source, Unit, source_lock
 
@@ -44,6 +45,7 @@ class UnitResult:
     notes: list[str] = field(default_factory=list)
     sample: list[Reject] = field(default_factory=list)
     error: str | None = None
+    load_id: int | None = None
 
 
 @dataclass
@@ -83,7 +85,9 @@ def ingest(
 ) -> Summary:
     """Load every unit into ``store``; one transaction per unit."""
     with store.write() as writer:
-        return _ingest(units, writer, fmt, progress, rows_done)
+        summary = _ingest(units, writer, fmt, progress, rows_done)
+    _refused(summary, writer.failed())  # the last group commits as the writer closes
+    return summary
 
 
 def read_source(
@@ -101,6 +105,7 @@ def read_source(
         if on_plan:
             on_plan(plan)
         summary = _ingest(plan.units, writer, plan.layout or fmt, progress, rows_done)
+    _refused(summary, writer.failed())
     summary.units = [u for u in summary.units if u.name not in plan.markers]
     return summary
 
@@ -155,10 +160,21 @@ def _ingest(
     for unit in units:
         result = _load_unit(unit, writer, fmt, rows_done)
         summary.units.append(result)
+        _refused(summary, writer.failed())
         if progress:
             progress(result)
         writer.yield_to_readers()
     return summary
+
+
+def _refused(summary: Summary, failed: dict[int, str]) -> None:
+    """Mark the units whose loads the store refused at their group's commit as failed."""
+    if not failed:
+        return
+    for u in summary.units:
+        if u.load_id in failed:
+            u.status, u.error = "failed", failed[u.load_id]
+            u.rows, u.rejects, u.sample = 0, 0, []
 
 
 def _load_unit(
@@ -176,6 +192,7 @@ def _load_unit(
     result = UnitResult(unit.name, "loaded")
     try:
         with writer.load(unit.name, unit.identity) as job:
+            result.load_id = job.load_id
             for parsed in unit.read(fmt, info):
                 job.append(Parsed(enrich(parsed.table), parsed.rejects))
                 if len(result.sample) < SAMPLE_REJECTS:
@@ -189,6 +206,13 @@ def _load_unit(
                 job.identity = unit.identity
             if info.layout is not None:
                 job.layout = info.layout.describe()
+            if (
+                job.rows == 0
+                and job.rejected == 0
+                and info.layout is not None
+                and info.layout.origin == "header line"
+            ):
+                info.notes.append("empty input: a header line and no records")
             if job.rows == 0 and job.rejected > 0:
                 info.notes.append(
                     "no record matched the layout "
@@ -203,6 +227,9 @@ def _load_unit(
         return UnitResult(unit.name, "skipped", notes=[f"already loaded ({e})"])
     except InputError as e:
         return UnitResult(unit.name, "failed", error=str(e), notes=info.notes)
+    except HeaderError as e:
+        refused = InputError(unit.name, str(e), hint="nothing from this input was stored")
+        return UnitResult(unit.name, "failed", error=str(refused), notes=info.notes)
     result.layout = info.layout.describe() if info.layout else "Parquet schema"
     result.notes = info.notes
     return result

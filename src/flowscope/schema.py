@@ -62,13 +62,19 @@ def _f(
     return [Field(n, version, kind, frozen, max_value) for n in names.split()]
 
 
+#: The last second ``start``/``end`` may name: 9999-12-31T23:59:59Z. AWS writes Unix seconds of
+#: today; later times are beyond what DuckDB's TIMESTAMPTZ (year 294247) and Python's datetime
+#: (year 9999) hold, so such a record is set aside, never stored.
+MAX_EPOCH = 253_402_300_799
+
 FIELDS: tuple[Field, ...] = tuple(
     _f("version", 2, "int", max_value=255)
     + _f("account-id interface-id", 2)
     + _f("srcaddr dstaddr", 2, "ip")
     + _f("srcport dstport", 2, "int", max_value=65535)
     + _f("protocol", 2, "int", max_value=255)
-    + _f("packets bytes start end", 2, "long")
+    + _f("packets bytes", 2, "long")
+    + _f("start end", 2, "long", max_value=MAX_EPOCH)
     + _f("action", 2, enum={"ACCEPT", "REJECT"})
     + _f("log-status", 2, enum={"OK", "NODATA", "SKIPDATA"})
     + _f("vpc-id subnet-id instance-id", 3)

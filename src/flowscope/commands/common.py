@@ -61,17 +61,31 @@ def print_rows(
         out.print(render.rich_table(columns, rows, title))
 
 
+#: Inputs already loaded are named up to this many; ``--debug`` names every one.
+SKIPPED_NAMED = 3
+
+
 def report(summary: pipeline.Summary, quiet: bool = False) -> None:
+    skipped = 0
     for u in summary.units:
         if u.status == "failed":
             err.print(f"[red]failed[/red] {u.error}", highlight=False)
+        if u.status == "skipped":
+            skipped += 1
+            if quiet or (skipped > SKIPPED_NAMED and not state.debug):
+                continue
         for note in u.notes:
-            if u.status != "skipped" or not quiet:
-                err.print(f"[yellow]note[/yellow] {u.name}: {note}", highlight=False)
+            err.print(f"[yellow]note[/yellow] {u.name}: {note}", highlight=False)
         for r in u.sample:
             err.print(f"[yellow]set aside[/yellow] {u.name}:{r.line}: {r.reason}", highlight=False)
         if u.rejects > len(u.sample):
             err.print(f"  … and {u.rejects - len(u.sample)} more from {u.name}", highlight=False)
+    if skipped > SKIPPED_NAMED and not quiet and not state.debug:
+        err.print(
+            f"[yellow]note[/yellow] … and {skipped - SKIPPED_NAMED:,} more inputs already "
+            "loaded (--debug names them all)",
+            highlight=False,
+        )
     loaded = summary.count("loaded")
     line = (
         f"{summary.rows:,} records loaded from {loaded} input(s); "

@@ -34,6 +34,7 @@ class LoadRecord:
 
 
 class LoadJob(Protocol):
+    load_id: int
     identity: str | None
     layout: str
     rows: int
@@ -52,6 +53,9 @@ class Writer(Protocol):
         self, source: str, identity: str | None, layout: str = ""
     ) -> AbstractContextManager[LoadJob]: ...
     def yield_to_readers(self, pause: float = 0.3) -> None: ...
+    def failed(self) -> dict[int, str]:
+        """Loads refused when their group committed, since the last call: load_id -> reason."""
+        ...
 
 
 class Store(Protocol):

@@ -15,6 +15,12 @@ from dataclasses import dataclass, field
 from flowscope.errors import UsageError
 from flowscope.schema import BY_NAME, DEFAULT_FORMAT_FIELDS, Field
 
+
+class HeaderError(ValueError):
+    """A header line that names a layout no record can have (a field named twice); the
+    pipeline refuses the input that carries it."""
+
+
 _TOKEN = re.compile(r"\$\{([^}]*)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 
@@ -99,7 +105,9 @@ def header_layout(line: str) -> Layout | None:
 
     A header is a line whose every token looks like a field name (lower case, hyphenated) and
     at least half of whose tokens are known field names. A record such as ``vpc-1 subnet-2``
-    (a custom format of ids only) has no known names and is therefore not a header.
+    (a custom format of ids only) has no known names and is therefore not a header. A header
+    naming a field twice raises :class:`HeaderError`: AWS never writes one, and which of the
+    two columns holds the value cannot be known.
     """
     tokens = line.split()
     if not tokens or not all(_NAME.match(t) for t in tokens):
@@ -107,5 +115,12 @@ def header_layout(line: str) -> Layout | None:
     known = [t for t in tokens if t in BY_NAME]
     if len(known) * 2 < len(tokens):
         return None
+    twice = sorted({t for t in tokens if tokens.count(t) > 1})
+    if twice:
+        raise HeaderError(
+            "header line names "
+            + ", ".join(twice)
+            + " twice: which column holds which value is unknown"
+        )
     unknown = tuple(t for t in tokens if t not in BY_NAME)
     return Layout(tuple(tokens), "header line", unknown)

@@ -107,13 +107,18 @@ def _problem(f: Field, values: pa.Array, ipcheck: IpCheck) -> pa.Array | None:
                 and pc.all(pc.match_substring_regex(pc.fill_null(values, "0"), r"^[0-9]+$")).as_py()
             ):
                 return None
-        digits = pc.match_substring_regex(values, r"^[0-9]{1,19}$")
+        digits = pc.match_substring_regex(values, r"^[0-9]+$")
         not_number = _reasons(pc.invert(digits), f.name, values, "is not a whole number")
+        # (a whole number of 20 digits or more is past every limit: only shorter ones are cast)
+        short = pc.match_substring_regex(values, r"^[0-9]{1,19}$")
         as_dec = pc.cast(
-            pc.if_else(digits, values, pa.scalar(None, pa.string())), pa.decimal128(20, 0)
+            pc.if_else(short, values, pa.scalar(None, pa.string())), pa.decimal128(20, 0)
         )
         too_big = _reasons(
-            pc.greater(as_dec, pa.scalar(limit, pa.decimal128(20, 0))),
+            pc.or_kleene(
+                pc.and_(digits, pc.invert(short)),
+                pc.greater(as_dec, pa.scalar(limit, pa.decimal128(20, 0))),
+            ),
             f.name,
             values,
             f"is out of range (0 to {limit})",

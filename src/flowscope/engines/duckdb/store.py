@@ -24,8 +24,10 @@ therefore run on the same file at once.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -41,7 +43,7 @@ import duckdb
 import pyarrow as pa
 
 from flowscope.engines.base import LoadRecord, Rows
-from flowscope.errors import StoreBusy, StoreError
+from flowscope.errors import InputError, QueryError, StoreBusy, StoreDamaged, StoreError
 from flowscope.parse.text import Parsed, Reject
 from flowscope.schema import (
     ALL_COLUMNS,
@@ -171,9 +173,42 @@ class DuckStore:
     def exists(self) -> bool:
         return self.path.exists()
 
+    def _stub(self) -> bool:
+        """Whether the file is shorter than DuckDB's three 4 KiB headers, so never held a
+        table: a first ingest killed while DuckDB created the file. It is an empty store."""
+        try:
+            if self.path.stat().st_size >= _HEADERS:
+                return False
+            with self.path.open("rb") as f:
+                head = f.read(_HEADERS)
+        except OSError:
+            return False
+        return len(head) < _HEADERS and (not head or head[8:12] == b"DUCK")
+
+    def _clear_stub(self) -> None:
+        """Remove a stub (see :meth:`_stub`) that no process has open, so DuckDB creates the
+        file anew. DuckDB holds an fcntl lock on a file it has open, so does this."""
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except OSError:
+            return
+        try:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return  # being created right now: DuckDB's lock error and the retries follow
+            if self._stub():
+                log.info("store %s: replacing a file DuckDB never finished creating", self.path)
+                self.path.unlink()
+                Path(f"{self.path}.wal").unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
     def _connect(self, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + timeout
         delay = 0.02
+        if not read_only and self._stub():
+            self._clear_stub()
         while True:
             try:
                 con = duckdb.connect(
@@ -185,7 +220,11 @@ class DuckStore:
                 return con
             except duckdb.Error as e:
                 if not _is_lock_error(e):
-                    raise StoreError(f"cannot open store {self.path}: {e}") from e
+                    damaged = _damaged(e)
+                    raise (StoreDamaged if damaged else StoreError)(
+                        f"cannot open store {self.path}: {_first_line(e)}",
+                        hint="the file is damaged or not a flowscope store" if damaged else None,
+                    ) from e
                 with suppress(OSError):
                     (self.marker if read_only else self.writer_marker).touch()
                 if time.monotonic() >= deadline:
@@ -207,18 +246,29 @@ class DuckStore:
                 f"store {self.path} does not exist",
                 hint="load data first: flowscope ingest FILE, or flowscope demo",
             )
+        if self._stub():
+            con = duckdb.connect(":memory:")
+            try:
+                _stand_in_tables(con)
+                yield con
+            finally:
+                con.close()
+            return
         wait = self.lock_timeout if timeout is None else timeout
         if self._warm is not None:
             cursor = self._warm.acquire(wait)
             if cursor is not None:
                 try:
-                    yield cursor
+                    with self._faults():
+                        yield cursor
                 finally:
                     self._warm.release(cursor)
                 return
         con = self._connect(True, wait)
         try:
-            yield con
+            with self._faults():
+                _stand_in_tables(con)
+                yield con
         finally:
             con.close()
 
@@ -242,6 +292,22 @@ class DuckStore:
         )
 
     @contextmanager
+    def _faults(self) -> Iterator[None]:
+        """A DuckDB error saying the file is corrupt, raised as is or already turned into a
+        QueryError by the query layer, becomes a StoreDamaged (exit 1, HTTP 500)."""
+        try:
+            yield
+        except (duckdb.Error, QueryError) as e:
+            cause = e.__cause__ if isinstance(e, QueryError) else e
+            if cause is None or not _damaged(cause):  # (not I/O: `sql` may read files)
+                raise
+            raise StoreDamaged(
+                f"store {self.path} cannot be read: {_first_line(cause)}",
+                hint="the file is damaged; restore it from a copy, or load the data into a "
+                "new store",
+            ) from e
+
+    @contextmanager
     def write(self) -> Iterator[DuckWriter]:
         """A writer; loads are committed one by one, each with its rows, rejects and cursor."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -250,6 +316,45 @@ class DuckStore:
             yield writer
         finally:
             writer.close()
+
+
+#: DuckDB begins a file with three 4 KiB headers; tables come after them.
+_HEADERS = 3 * 4096
+_TABLES = ("layouts", "loads", "rejects", "cursors", "meta")  # in the order of _DDL
+
+
+def _present(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {
+        str(n)
+        for (n,) in _run(
+            con,
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "UNION ALL SELECT view_name FROM duckdb_views() "
+            "WHERE database_name = current_database() AND NOT internal",
+        )
+    }
+
+
+def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    have = _present(con)
+    return have.issuperset(_TABLES) and "flows" in have
+
+
+def _stand_in_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Give a read connection empty temporary stand-ins for the tables its file lacks.
+
+    A first ingest killed before its schema committed leaves a DuckDB file without tables;
+    to a reader that is an empty store (the next ingest creates them), not a catalog error.
+    """
+    have = _present(con)
+    if have.issuperset(_TABLES) and "flows" in have:
+        return
+    log.info("store without its tables (a first ingest was interrupted): read as empty")
+    for name, ddl in zip(_TABLES, _DDL, strict=True):
+        if name not in have:
+            _run(con, ddl.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE"))
+    if "flows" not in have:
+        _run(con, flows_view_sql([]).replace("CREATE OR REPLACE VIEW", "CREATE TEMP VIEW"))
 
 
 #: A writer's ``.writer`` marker counts for this many seconds after it was last touched.
@@ -288,7 +393,17 @@ class _WarmReads:
             if self.con is None:
                 if time.monotonic() < self.cool_until or self.store.writer_waiting():
                     return None
-                self.con = self.store._connect(True, max(deadline - time.monotonic(), 0.0))
+                con = self.store._connect(True, max(deadline - time.monotonic(), 0.0))
+                try:
+                    with self.store._faults():
+                        complete = _has_tables(con)
+                except BaseException:
+                    con.close()
+                    raise
+                if not complete:  # (a cursor would not see a connection's temporary tables)
+                    con.close()
+                    return None
+                self.con = con
                 self.file = self._file()
                 self.generation += 1
                 threading.Thread(
@@ -352,117 +467,216 @@ class _WarmReads:
 GROUP_LOADS = 500
 GROUP_SECONDS = 1.0
 #: Rows buffered before an INSERT: DuckDB appends large batches much faster than small ones.
+#: A load that reaches it is big and writes in a transaction of its own; small loads wait in
+#: memory until their group commits, and a group commits once this many of its rows wait.
 FLUSH_ROWS = 500_000
+
+#: DuckDB errors that say the store itself is at fault (I/O, disk full, memory, a file DuckDB
+#: no longer trusts) rather than one load's data: they stop the run instead of one input.
+_STORE_FAULTS: tuple[type[duckdb.Error], ...] = (
+    duckdb.IOException,
+    duckdb.FatalException,
+    duckdb.InternalException,
+    duckdb.OutOfMemoryException,
+    duckdb.PermissionException,
+    duckdb.SerializationException,
+)
+
+
+def store_fault(e: BaseException) -> bool:
+    """Whether a DuckDB error is the store's fault (see ``_STORE_FAULTS``), e.g. a corrupt file:
+    DuckDB raises its plain ``Error`` for a block whose checksum does not match."""
+    return isinstance(e, _STORE_FAULTS) or (isinstance(e, duckdb.Error) and _damaged(e))
+
+
+def _damaged(e: BaseException) -> bool:
+    text = str(e).lower()
+    return "corrupt" in text or "not a valid duckdb database file" in text
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+@dataclass
+class _Staged:
+    """A small load waiting for its group's commit: everything it writes, kept in memory so
+    that, if the group's commit fails, it can be written again in a transaction of its own."""
+
+    load_id: int
+    source: str
+    identity: str | None
+    rows: list[tuple[tuple[str, ...], pa.Table]] = field(default_factory=list)
+    rejects: list[pa.Table] = field(default_factory=list)
+    cursors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ledger: dict[str, Any] | None = None
 
 
 class DuckWriter:
-    """Writes loads. A load writes nothing until it finishes, unless it is big: then it first
-    commits the loads before it and writes in a transaction of its own, so a failure rolls
-    back that load alone. Loads that finish small share one transaction (group commit)."""
+    """Writes loads. A small load writes nothing until its group commits (group commit: one
+    transaction, one INSERT a table for many small loads). If that commit fails, each load of
+    the group is written again alone: the store refusing one load's data fails that load only
+    (see :meth:`failed`), and the others land. A big load first commits the group before it,
+    then writes in a transaction of its own, so a failure rolls back that load alone."""
 
     def __init__(self, store: DuckStore) -> None:
         self.store = store
         self.con: duckdb.DuckDBPyConnection | None = None
         self._in_txn = False
-        self._group = 0
         self._group_started = 0.0
         # Only one process can hold the file for writing, so these caches stay true.
         self._identities: dict[str, int] = {}
         self._tables: dict[str, str] = {}
         self._last_id = 0
-        # Rows and ledger rows of small loads wait here and are written together when their
-        # group commits (one INSERT a table, not a few a file: ~7 ms a file saved)
-        self._staged: dict[str, list[pa.Table]] = {}
+        # Small loads of the current group, in order (see _Staged)
+        self._group: list[_Staged] = []
         self._staged_rows = 0
-        self._staged_loads: list[dict[str, Any]] = []
+        # Loads the store refused at their group's commit, not yet handed to the caller.
+        self._failed: dict[int, str] = {}
         self._open()
 
     def _open(self) -> None:
         con = self.store._connect(False, self.store.lock_timeout)
-        _run(con, "SET preserve_insertion_order = false")
-        for ddl in _DDL:
-            _run(con, ddl)
-        _run(con, "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
-        if not _one(
-            con,
-            "SELECT 1 FROM duckdb_views() WHERE view_name = 'flows' "
-            "AND database_name = current_database()",
-        ):
-            _run(con, flows_view_sql([]))
-        self._identities = {
-            str(i): int(n)
-            for i, n in _run(con, "SELECT identity, load_id FROM loads WHERE identity NOT NULL")
-        }
-        self._tables = {str(c): str(n) for n, c in _run(con, "SELECT name, columns FROM layouts")}
-        self._last_id = int(_run(con, "SELECT coalesce(max(load_id), 0) FROM loads")[0][0])
+        try:
+            _run(con, "SET preserve_insertion_order = false")
+            # One transaction: a process killed while creating the store leaves all of it or
+            # none (readers take a file without the tables for an empty store, see read())
+            _run(con, "BEGIN TRANSACTION")
+            for ddl in _DDL:
+                _run(con, ddl)
+            _run(con, "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
+            if not _one(
+                con,
+                "SELECT 1 FROM duckdb_views() WHERE view_name = 'flows' "
+                "AND database_name = current_database()",
+            ):
+                _run(con, flows_view_sql([]))
+            _run(con, "COMMIT")
+            self._identities = {
+                str(i): int(n)
+                for i, n in _run(con, "SELECT identity, load_id FROM loads WHERE identity NOT NULL")
+            }
+            self._tables = {
+                str(c): str(n) for n, c in _run(con, "SELECT name, columns FROM layouts")
+            }
+            last = int(_run(con, "SELECT coalesce(max(load_id), 0) FROM loads")[0][0])
+        except duckdb.Error as e:
+            with suppress(duckdb.Error):
+                con.close()
+            raise (StoreDamaged if _damaged(e) else StoreError)(
+                f"cannot open store {self.store.path}: {_first_line(e)}"
+            ) from e
+        # (ids handed out in this run stay taken even if their loads were rolled back)
+        self._last_id = max(self._last_id, last)
         self.con = con
 
+    def failed(self) -> dict[int, str]:
+        """Loads refused at their group's commit since the last call: load_id -> reason.
+        Nothing of them is stored; the rest of their group is."""
+        failed, self._failed = self._failed, {}
+        return failed
+
     def commit(self) -> None:
-        if self._in_txn and self.con is not None:
-            try:
-                self._write_staged()
-                self.con.commit()
-            except duckdb.Error as e:
-                loads = self._group
-                self.rollback()
-                raise StoreError(
-                    f"store {self.store.path}: committing the last {loads} load(s) failed: "
-                    f"{str(e).splitlines()[0]}",
-                    hint="nothing of them was stored; run the same command again",
-                ) from e
-        self._in_txn = False
-        self._group = 0
+        """Commit the transaction: the group of small loads, or the big load, it holds."""
+        group, self._group, self._staged_rows = self._group, [], 0
+        in_txn, self._in_txn = self._in_txn, False
+        if not in_txn and not group:
+            return
+        try:
+            if not in_txn:
+                self.c.begin()
+            self._write(group)
+            self.c.commit()
+        except duckdb.Error as e:
+            self._discard()
+            if store_fault(e) or len(group) < 2:
+                self._refuse(group, e)
+            else:
+                log.info("the commit of %d loads failed (%s): each alone", len(group), e)
+                for one in group:
+                    self._retry_alone(one)
 
-    def stage(self, table: str, rows: pa.Table) -> None:
-        """Rows of a small load, written when its group commits (or when enough wait)."""
-        self._staged.setdefault(table, []).append(rows)
-        self._staged_rows += rows.num_rows
-        if self._staged_rows >= FLUSH_ROWS:
-            self._write_staged()
+    def _retry_alone(self, one: _Staged) -> None:
+        try:
+            self.c.begin()
+            self._write([one])
+            self.c.commit()
+        except duckdb.Error as e:
+            self._discard()
+            self._refuse([one], e)
+        else:
+            if one.identity is not None:
+                self._identities.setdefault(one.identity, one.load_id)
 
-    def stage_load(self, ledger: dict[str, Any]) -> None:
-        """A load's ledger row, written with its group's rows."""
-        self._staged_loads.append(ledger)
+    def _refuse(self, group: list[_Staged], e: duckdb.Error) -> None:
+        """Nothing of ``group`` was stored: a fault of the store stops the run, anything else
+        fails the load (group holds one load here)."""
+        if store_fault(e) or not group:
+            raise StoreError(
+                f"store {self.store.path}: committing {len(group) or 'a'} load(s) failed: "
+                f"{_first_line(e)}",
+                hint="nothing of them was stored; loads committed before stay; "
+                "run the same command again",
+            ) from e
+        for one in group:
+            self._failed[one.load_id] = (
+                f"{one.source}: the store refused it at commit ({_first_line(e)}); "
+                "nothing from this input was stored"
+            )
 
-    def _write_staged(self) -> None:
-        staged, self._staged, self._staged_rows = self._staged, {}, 0
-        for table, parts in staged.items():
-            by_schema: dict[pa.Schema, list[pa.Table]] = {}
-            for part in parts:  # (Parquet inputs may type a column differently)
-                by_schema.setdefault(part.schema, []).append(part)
+    def _write(self, group: list[_Staged]) -> None:
+        """Write the staged loads of ``group`` in the open transaction: one INSERT a table."""
+        by_columns: dict[tuple[str, ...], dict[pa.Schema, list[pa.Table]]] = {}
+        for one in group:
+            for columns, part in one.rows:  # (Parquet inputs may type a column differently)
+                by_columns.setdefault(columns, {}).setdefault(part.schema, []).append(part)
+        for columns, by_schema in by_columns.items():
+            table = self.tables(columns)
             for same in by_schema.values():
                 self.c.from_arrow(pa.concat_tables(same)).insert_into(table)
-        if self._staged_loads:
-            ledger = pa.Table.from_pylist(self._staged_loads, schema=_LOAD_SCHEMA)
-            self._staged_loads = []
-            self.c.from_arrow(ledger).insert_into("loads")
-
-    def _drop_staged(self) -> None:
-        self._staged, self._staged_rows = {}, 0
-        self._staged_loads = []
+        rejects = [r for one in group for r in one.rejects]
+        if rejects:
+            self.c.from_arrow(pa.concat_tables(rejects)).insert_into("rejects")
+        for one in group:
+            _write_cursors(self.c, one.cursors)
+        ledger = [one.ledger for one in group if one.ledger is not None]
+        if ledger:
+            self.c.from_arrow(pa.Table.from_pylist(ledger, schema=_LOAD_SCHEMA)).insert_into(
+                "loads"
+            )
 
     def begin(self) -> None:
+        """Open a transaction of its own for a big load (the caller committed the group)."""
         if not self._in_txn:
             self.c.begin()
             self._in_txn = True
-            self._group_started = time.monotonic()
 
     def rollback(self) -> None:
-        self._drop_staged()
-        if self._in_txn and self.con is not None:
-            with suppress(duckdb.Error):
-                self.con.rollback()
+        """Roll back the open transaction (a big load's); staged loads stay staged."""
+        if self._in_txn:
+            self._in_txn = False
+            self._discard()
+
+    def _discard(self) -> None:
+        """Drop the connection and whatever it had not committed. The caches may now be ahead
+        of the file: they are read again when the file is next opened."""
+        con, self.con = self.con, None
         self._in_txn = False
-        self._group = 0
-        self.close()  # the caches may now be ahead of the file: reopen (and reread) on demand
+        if con is not None:
+            with suppress(duckdb.Error):
+                con.rollback()
+            with suppress(duckdb.Error):
+                con.close()
 
     def close(self) -> None:
-        if self.con is not None:
-            try:
-                self.commit()
-            finally:
-                self.con.close()
-                self.con = None
+        """Commit what waits, then let go of the file."""
+        try:
+            self.commit()
+        finally:
+            con, self.con = self.con, None
+            if con is not None:
+                with suppress(duckdb.Error):
+                    con.close()
 
     @property
     def c(self) -> duckdb.DuckDBPyConnection:
@@ -488,10 +702,10 @@ class DuckWriter:
         self.c  # noqa: B018 - opens the file (and fills the caches) if it is closed
         if identity not in self._identities:
             return None
-        for staged in self._staged_loads:  # loaded earlier in this group, not yet written
-            if staged["identity"] == identity:
+        for one in self._group:  # loaded earlier in this group, not yet written
+            if one.identity == identity and one.ledger is not None:
                 keys = ("load_id", "source", "rows", "rejects", "finished")
-                return LoadRecord(*(staged[k] for k in keys))
+                return LoadRecord(*(one.ledger[k] for k in keys))
         row = _one(
             self.c,
             "SELECT load_id, source, rows, rejects, finished FROM loads WHERE identity = ? "
@@ -501,32 +715,73 @@ class DuckWriter:
         return LoadRecord(*row) if row else None
 
     def cursor(self, key: str) -> dict[str, Any] | None:
+        for one in reversed(self._group):  # committed with its rows, not yet written
+            if key in one.cursors:
+                return one.cursors[key]
         row = _one(self.c, "SELECT cursor FROM cursors WHERE source_key = ?", [key])
         return json.loads(row[0]) if row else None
 
     @contextmanager
     def load(self, source: str, identity: str | None, layout: str = "") -> Iterator[Load]:
-        """One all-or-nothing load: rows, rejects, ledger row and cursor commit together."""
+        """One all-or-nothing load: rows, rejects, ledger row and cursor commit together.
+
+        The store refusing a big load's data (a value it cannot hold, a constraint) raises
+        :class:`InputError` with nothing of the load stored; a fault of the store itself
+        raises :class:`StoreError`. A small load refused at its group's commit is reported by
+        :meth:`failed`."""
         self.c  # noqa: B018 - opens the file (and fills the caches) if it is closed
+        if not self._group:
+            self._group_started = time.monotonic()
         self._last_id += 1
         job = Load(self, self._last_id, source, identity, layout)
         try:
             yield job
             job.finish()
-        except BaseException:
+        except BaseException as e:
             job.close()
-            if job.wrote:
+            if job.alone:
                 self.rollback()
+            if isinstance(e, duckdb.Error):
+                raise self._load_error(source, e) from e
             raise
         finally:
             job.close()
-        self._group += 1
-        if (
-            job.alone
-            or self._group >= GROUP_LOADS
-            or (time.monotonic() - self._group_started >= GROUP_SECONDS)
+        if job.alone:  # its transaction holds it alone (its group committed before it)
+            try:
+                self.c.commit()
+            except duckdb.Error as e:
+                self._discard()
+                raise self._load_error(source, e) from e
+            self._in_txn = False
+            if job.identity is not None:
+                self._identities.setdefault(job.identity, job.load_id)
+        elif (
+            len(self._group) >= GROUP_LOADS
+            or self._staged_rows >= FLUSH_ROWS
+            or time.monotonic() - self._group_started >= GROUP_SECONDS
         ):
             self.commit()
+
+    def stage(self, one: _Staged) -> None:
+        """A small load, finished: written when its group commits."""
+        self._group.append(one)
+        self._staged_rows += sum(rows.num_rows for _, rows in one.rows)
+        if one.identity is not None:
+            # the same content again in this run is skipped too, not only in later runs
+            self._identities.setdefault(one.identity, one.load_id)
+
+    def _load_error(self, source: str, e: duckdb.Error) -> StoreError | InputError:
+        if store_fault(e):
+            return StoreError(
+                f"store {self.store.path}: writing {source} failed: {_first_line(e)}",
+                hint="nothing from this input was stored; loads committed before stay; "
+                "run the same command again",
+            )
+        return InputError(
+            source,
+            f"the store refused it ({_first_line(e)})",
+            hint="nothing from this input was stored",
+        )
 
     def tables(self, columns: tuple[str, ...]) -> str:
         """The physical table for rows with exactly ``columns``, created on first use."""
@@ -546,6 +801,25 @@ class DuckWriter:
         return name
 
 
+def _write_cursors(con: duckdb.DuckDBPyConnection, cursors: dict[str, dict[str, Any]]) -> None:
+    for key, value in cursors.items():
+        _run(
+            con,
+            "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?)",
+            [key, json.dumps(value, sort_keys=True), datetime.now(UTC)],
+        )
+
+
+def _rejects_table(load_id: int, rejects: list[tuple[str, Reject]]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {"load_id": load_id, "source": src, "line": r.line, "reason": r.reason, "raw": r.raw}
+            for src, r in rejects
+        ],
+        schema=_REJECT_SCHEMA,
+    )
+
+
 @dataclass
 class Load:
     writer: DuckWriter
@@ -558,13 +832,14 @@ class Load:
     notes: list[str] = field(default_factory=list)
     cursors: dict[str, dict[str, Any]] = field(default_factory=dict)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
-    #: True once this load has written to the store (a failure then rolls back).
-    wrote: bool = False
     #: True when this load is big and runs in a transaction of its own.
     alone: bool = False
     _pending: list[pa.Table] = field(default_factory=list)
     _pending_rows: int = 0
     _rejects: list[tuple[str, Reject]] = field(default_factory=list)
+    # What a small load writes at its group's commit (a big one writes as it goes)
+    _staged_rows: list[tuple[tuple[str, ...], pa.Table]] = field(default_factory=list)
+    _staged_rejects: list[pa.Table] = field(default_factory=list)
     # Big loads insert on one background thread (DuckDB releases the GIL) so that parsing the
     # next block overlaps storing the last; at most one insert is in flight, and every other
     # use of the connection waits for it first.
@@ -601,36 +876,37 @@ class Load:
         if parsed.rejects:
             self.add_rejects(parsed.rejects, source)
 
-    def _start_writing(self) -> None:
-        if not self.wrote:
-            if self._pending_rows + len(self._rejects) >= FLUSH_ROWS and not self.alone:
-                # Big: commit the group before it, then take a transaction of its own.
-                self.writer.commit()
-                self.alone = True
+    def _go_alone(self) -> None:
+        """Big: commit the group before it, then take a transaction of its own."""
+        if not self.alone:
+            self.writer.commit()
             self.writer.begin()
-            self.wrote = True
+            self.alone = True
 
     def flush(self, background: bool = False) -> None:
         if not self._pending:
             return
-        self._start_writing()
+        if background or self._pending_rows + len(self._rejects) >= FLUSH_ROWS:
+            self._go_alone()
         batch = pa.concat_tables(self._pending)
         self._pending, self._pending_rows = [], 0
-        self.wait()
         names = set(batch.column_names)
         keep = [
             c
             for c in ALL_COLUMNS
             if c in names and c != LOAD_ID and (c not in _DERIVED_FROM or _DERIVED_FROM[c] in names)
         ]
-        table = self.writer.tables((*keep, LOAD_ID))
+        columns = (*keep, LOAD_ID)
         rows = batch.select(keep)
         rows = rows.append_column(
             LOAD_ID, pa.repeat(pa.scalar(self.load_id, pa.int64()), rows.num_rows)
         )
-        if not self.alone and not background:
-            self.writer.stage(table, rows)
-        elif background:
+        if not self.alone:
+            self._staged_rows.append((columns, rows))
+            return
+        self.wait()
+        table = self.writer.tables(columns)
+        if background:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="flowscope-insert")
             self._inflight = self._pool.submit(self._insert_arrow, table, rows)
@@ -653,21 +929,13 @@ class Load:
     def _flush_rejects(self) -> None:
         if not self._rejects:
             return
-        self._start_writing()
-        rej = pa.Table.from_pylist(
-            [
-                {
-                    "load_id": self.load_id,
-                    "source": src,
-                    "line": r.line,
-                    "reason": r.reason,
-                    "raw": r.raw,
-                }
-                for src, r in self._rejects
-            ],
-            schema=_REJECT_SCHEMA,
-        )
+        if len(self._rejects) >= FLUSH_ROWS:
+            self._go_alone()
+        rej = _rejects_table(self.load_id, self._rejects)
         self._rejects = []
+        if not self.alone:
+            self._staged_rejects.append(rej)
+            return
         self.wait()
         self._insert_arrow("rejects", rej)
 
@@ -678,13 +946,6 @@ class Load:
         self.flush()
         self._flush_rejects()
         self.wait()
-        self._start_writing()
-        for key, value in self.cursors.items():
-            _run(
-                self.con,
-                "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?)",
-                [key, json.dumps(value, sort_keys=True), datetime.now(UTC)],
-            )
         ledger = {
             "load_id": self.load_id,
             "source": self.source,
@@ -696,8 +957,17 @@ class Load:
             "started": self.started,
             "finished": datetime.now(UTC),
         }
-        # (a big load's group commits as soon as it finishes, so its row is written at once)
-        self.writer.stage_load(ledger)
-        if self.identity is not None:
-            # the same content again in this run is skipped too, not only in later runs
-            self.writer._identities.setdefault(self.identity, self.load_id)
+        staged = _Staged(
+            self.load_id,
+            self.source,
+            self.identity,
+            self._staged_rows,
+            self._staged_rejects,
+            self.cursors,
+            ledger,
+        )
+        self._staged_rows, self._staged_rejects = [], []
+        if self.alone:
+            self.writer._write([staged])  # rows and rejects are in; cursors and ledger row
+        else:
+            self.writer.stage(staged)

@@ -74,6 +74,10 @@ class OpenSearchWriter:
     def yield_to_readers(self, pause: float = 0.3) -> None:
         """Readers never wait for a cluster's writers."""
 
+    def failed(self) -> dict[int, str]:
+        """Each load here finishes on its own (a failure is raised by the load): none."""
+        return {}
+
     def loaded(self, identity: str) -> LoadRecord | None:
         body = {
             "query": {
