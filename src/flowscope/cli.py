@@ -33,6 +33,8 @@ from flowscope.commands.common import (
     store_url,
 )
 from flowscope.errors import FlowscopeError
+from flowscope.query.sql import DEFAULT_ROW_CAP as SQL_ROW_CAP
+from flowscope.query.sql import DEFAULT_TIMEOUT as SQL_TIMEOUT
 from flowscope.schema import DERIVED, FIELDS
 from flowscope.store import open_duck_store
 
@@ -116,12 +118,33 @@ def sql(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds the query may run.", min=0.001)
+    ] = SQL_TIMEOUT,
+    row_cap: Annotated[int, typer.Option(help="Most rows to print.", min=1)] = SQL_ROW_CAP,
+    no_limits: Annotated[
+        bool, typer.Option("--no-limits", help="No time limit and no row cap.")
+    ] = False,
 ) -> None:
-    """Run a read-only SQL query, e.g. "select dstport, count(*) from flows group by 1"."""
+    """Run a read-only SQL query, e.g. "select dstport, count(*) from flows group by 1".
+
+    It reads the store's tables only: no file writes, no other files, no network, no extensions.
+    """
     from flowscope.query.sql import run_sql
 
-    result = run_sql(open_duck_store(store_url(store), "flowscope sql"), query)
+    result = run_sql(
+        open_duck_store(store_url(store), "flowscope sql"),
+        query,
+        limit=None if no_limits else row_cap,
+        timeout=None if no_limits else timeout,
+    )
     print_rows(result.columns, result.rows, as_json, as_csv)
+    if result.truncated:
+        err.print(
+            f"[yellow]note[/yellow] only the first {row_cap:,} rows are shown: "
+            "add a LIMIT, or pass --row-cap N or --no-limits",
+            highlight=False,
+        )
 
 
 @app.command()
