@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from flowscope import render
@@ -47,10 +46,24 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"flowscope {version('flowscope')}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     store: StoreOpt = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    _show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
     state.store = store
     state.debug = debug
@@ -243,15 +256,10 @@ __import__("flowscope.commands.opensearch", fromlist=["register"]).register(app)
 
 def main() -> None:
     try:
-        code = app(standalone_mode=False)
-    except click.exceptions.Exit as e:
-        code = e.exit_code
-    except click.ClickException as e:
-        e.show()
-        code = e.exit_code
-    except click.exceptions.Abort:
-        err.print("aborted")
-        code = 130
+        # Typer itself shows usage mistakes (its "Usage: … Try 'flowscope --help'" block, exit
+        # 2), --help and Ctrl-C; flowscope's own errors come out of it to be shown here.
+        app(prog_name="flowscope")
+        code = 0
     except KeyboardInterrupt:
         err.print("interrupted")
         code = 130
