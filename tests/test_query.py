@@ -11,7 +11,7 @@ import pytest
 
 from flowscope.errors import QueryError, StoreError, UsageError
 from flowscope.query import build
-from flowscope.query.duck import DuckBackend, _watchdog
+from flowscope.query.duck import DuckBackend, watchdog
 from flowscope.query.model import Metrics, QueryTimeout, Scope, SearchQuery, Totals
 from flowscope.query.reports import REPORTS, run_report
 from flowscope.query.timerange import (
@@ -244,9 +244,9 @@ def test_missing_store_says_so(tmp_path: Path) -> None:
 def test_watchdog_interrupts_a_long_query() -> None:
     con = duckdb.connect()
     try:
-        with pytest.raises(QueryTimeout, match="longer than 0.2s"), _watchdog(con, 0.2):
+        with pytest.raises(QueryTimeout, match="longer than 0.2s"), watchdog(con, 0.2):
             con.execute("SELECT sum(hash(range)) FROM range(100000000000)").fetchall()
-        with _watchdog(con, 5):  # the connection is usable again
+        with watchdog(con, 5):  # the connection is usable again
             assert con.execute("SELECT 1").fetchall() == [(1,)]
     finally:
         con.close()
