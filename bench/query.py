@@ -264,12 +264,16 @@ def main() -> None:
     # a connection opened for each request (as reads go while a writer is busy with the file)
     cold = {
         name: timed(fn, args.runs)
-        for name, fn in api_questions(TestClient(create_app(DuckStore(path), timeout=60))).items()
+        for name, fn in api_questions(
+            TestClient(create_app(DuckStore(path), timeout=60), base_url="http://127.0.0.1")
+        ).items()
     }
     # as `flowscope serve` runs: one read connection kept open between requests
     warm_store = DuckStore(path)
     warm_store.keep_reads_warm()
-    for name, fn in api_questions(TestClient(create_app(warm_store, timeout=60))).items():
+    for name, fn in api_questions(
+        TestClient(create_app(warm_store, timeout=60), base_url="http://127.0.0.1")
+    ).items():
         med, best = timed(fn, args.runs)
         cmed, cbest = cold[name]
         print(

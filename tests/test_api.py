@@ -31,8 +31,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(store: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(DuckStore(store), row_cap=50)) as c:
+    with local(create_app(DuckStore(store), row_cap=50)) as c:
         yield c
+
+
+def local(app: Any) -> TestClient:
+    """A client whose requests name 127.0.0.1, as a browser on this machine does."""
+    return TestClient(app, base_url="http://127.0.0.1")
 
 
 def ok(response: Any) -> Any:
@@ -239,7 +244,7 @@ class SlowBackend(Backend):
 
 
 def test_time_limit_is_a_504() -> None:
-    with TestClient(create_app(SlowBackend())) as c:
+    with local(create_app(SlowBackend())) as c:
         e = error(c.get("/api/metrics"), 504)
     assert e["type"] == "QueryTimeout"
 
@@ -261,7 +266,7 @@ def test_busy_store_is_a_503_then_answers(store: Path, tmp_path: Path) -> None:
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with TestClient(create_app(DuckStore(copy), timeout=0.5)) as c:
+        with local(create_app(DuckStore(copy), timeout=0.5)) as c:
             r = c.get("/api/metrics")
             e = error(r, 503)
             assert e["type"] == "StoreBusy" and r.headers["retry-after"] == "1"
@@ -274,16 +279,16 @@ def test_busy_store_is_a_503_then_answers(store: Path, tmp_path: Path) -> None:
 
 
 def test_missing_store_is_a_503(tmp_path: Path) -> None:
-    with TestClient(create_app(DuckStore(tmp_path / "none.duckdb"))) as c:
+    with local(create_app(DuckStore(tmp_path / "none.duckdb"))) as c:
         e = error(c.get("/api/metrics"), 503)
     assert e["type"] == "StoreError" and "does not exist" in e["message"]
 
 
 def test_cors_is_off_unless_asked(store: Path) -> None:
     headers = {"Origin": "http://elsewhere.example", "Access-Control-Request-Method": "GET"}
-    with TestClient(create_app(DuckStore(store))) as c:
+    with local(create_app(DuckStore(store))) as c:
         assert "access-control-allow-origin" not in c.get("/api/fields", headers=headers).headers
-    with TestClient(create_app(DuckStore(store), cors_origins=("http://elsewhere.example",))) as c:
+    with local(create_app(DuckStore(store), cors_origins=("http://elsewhere.example",))) as c:
         r = c.get("/api/fields", headers=headers)
         assert r.headers["access-control-allow-origin"] == "http://elsewhere.example"
 

@@ -217,7 +217,7 @@ def _get(backend: Backend, paths: list[str]) -> list[dict[str, Any]]:
 
     async def go() -> list[dict[str, Any]]:
         transport = httpx.ASGITransport(app=create_app(backend))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
             return [(await c.get(p)).json() for p in paths]
 
     return asyncio.run(go())
@@ -253,7 +253,7 @@ def test_same_dashboard(pair: Pair) -> None:
 
     async def go(backend: Backend) -> dict[str, Any]:
         transport = httpx.ASGITransport(app=create_app(backend))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
             answer: dict[str, Any] = (await c.post("/api/dashboard", json=body)).json()
             return answer
 

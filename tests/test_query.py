@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flowscope.engines.duckdb.query import DuckBackend, _watchdog
+from flowscope.engines.duckdb.query import DuckBackend, watchdog
 from flowscope.engines.duckdb.store import DuckStore
 from flowscope.errors import QueryError, QueryTimeout, StoreError, UsageError
 from flowscope.query import build
@@ -244,9 +244,9 @@ def test_missing_store_says_so(tmp_path: Path) -> None:
 def test_watchdog_interrupts_a_long_query() -> None:
     con = duckdb.connect()
     try:
-        with pytest.raises(QueryTimeout, match="longer than 0.2s"), _watchdog(con, 0.2):
+        with pytest.raises(QueryTimeout, match="longer than 0.2s"), watchdog(con, 0.2):
             con.execute("SELECT sum(hash(range)) FROM range(100000000000)").fetchall()
-        with _watchdog(con, 5):  # the connection is usable again
+        with watchdog(con, 5):  # the connection is usable again
             assert con.execute("SELECT 1").fetchall() == [(1,)]
     finally:
         con.close()

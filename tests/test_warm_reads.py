@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flowscope.engines import duck
+from flowscope.engines.duckdb import store as duck
 from flowscope.engines.duckdb.store import DuckStore
 from tests.conftest import run_flowscope, write_gz
 from tests.test_ingest import HEADER, rec

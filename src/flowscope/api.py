@@ -8,9 +8,12 @@ Every response has one envelope::
     {"ok": false, "error": {"type": "QueryError", "message": ..., "position": 9, "hint": ...},
      "took_ms": 1}
 
-Status codes: 400 a bad filter or parameter, 404 an unknown report or path, 503 the store is
-busy (an ingest holds the file past the time limit) or missing, 504 the query ran past the time
-limit. Every query runs under that limit and a row cap. CORS is off unless origins are given.
+Status codes: 400 a bad filter or parameter, 401 not authenticated and 421 a Host not allowed
+(:mod:`flowscope.web.access`), 404 an unknown report or path, 500 a bug (the body says nothing
+more; the log has the traceback), 503 the store is busy (an ingest holds the file past the time
+limit) or missing (the body names neither the file nor the writer's process), 504 the query ran
+past the time limit. Every query runs under that limit and a row cap. CORS is off unless origins
+are given.
 The dashboard mounts its static files on the same app (``flowscope.web.mount_static``).
 """
 
@@ -33,17 +36,20 @@ from flowscope.errors import (
     QueryError,
     QueryTimeout,
     StoreBusy,
+    StoreError,
 )
 from flowscope.query import build
 from flowscope.query.model import Query as FlowQuery
 from flowscope.query.model import Scope
 from flowscope.query.reports import REPORTS, get_report, report_result
+from flowscope.web.access import Access, AccessMiddleware
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_ROW_CAP = 10_000
 MAX_PANELS = 24
+LOOPBACK = Access()
 
 Where = Annotated[str, Query(description="Filter, e.g. action:REJECT and dstport:(22 or 3389)")]
 From = Annotated[str, Query(alias="from", description="Start: now-24h, 7d, 2024-06-10T12:00Z, all")]
@@ -99,10 +105,35 @@ def _error(request: Request, status: int, body: dict[str, Any]) -> JSONResponse:
 
 def _flowscope_error(request: Request, e: FlowscopeError, **extra: Any) -> JSONResponse:
     position = e.position if isinstance(e, QueryError) else None
-    if isinstance(e, StoreBusy | QueryTimeout):
+    message, hint = e.message, e.hint
+    if isinstance(e, StoreError):
+        # The log has the whole story (the file's path, the writer's PID); a client needs less.
+        log.warning("%s: %s", type(e).__name__, e)
+        message, hint = _public_store_error(e)
+    elif isinstance(e, QueryTimeout):
         log.info("%s: %s", type(e).__name__, e)
     return _error(
-        request, e.http_status, error_body(type(e).__name__, e.message, position, e.hint, **extra)
+        request, e.http_status, error_body(type(e).__name__, message, position, hint, **extra)
+    )
+
+
+def _public_store_error(e: StoreError) -> tuple[str, str | None]:
+    """What a store error may tell a client: not where the file is, nor who holds it."""
+    if isinstance(e, StoreBusy):
+        return "the store is busy: another process is writing to it", "try again in a moment"
+    if "does not exist" in e.message:
+        return "the store does not exist yet", "load data first: flowscope ingest FILE"
+    return "the store cannot be read", "the server's log says why"
+
+
+def _internal_error(request: Request, e: Exception) -> JSONResponse:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=e)
+    return _error(
+        request,
+        500,
+        error_body(
+            "InternalError", "the server failed to answer", hint="the server's log says why"
+        ),
     )
 
 
@@ -112,11 +143,14 @@ def create_app(
     timeout: float = DEFAULT_TIMEOUT,
     row_cap: int = DEFAULT_ROW_CAP,
     cors_origins: tuple[str, ...] = (),
+    access: Access | None = LOOPBACK,
 ) -> FastAPI:
     """The API app over ``store`` (as ``open_store`` gives it, or a query Backend).
 
     Each request's queries get ``timeout`` seconds (waiting for a busy file included) and at
-    most ``row_cap`` rows.
+    most ``row_cap`` rows. ``access`` says which Host names are answered and how clients
+    authenticate (:mod:`flowscope.web.access`; by default loopback names, no authentication);
+    None turns the checks off, for an app that is only called in process.
     """
     backend = backend_for(store, timeout=timeout, row_cap=row_cap, lock_wait=timeout)
     app = FastAPI(
@@ -133,7 +167,13 @@ def create_app(
     @app.middleware("http")
     async def stamp(request: Request, call_next: Any) -> Any:
         request.state.started = time.perf_counter()
-        return await call_next(request)
+        try:
+            return await call_next(request)
+        except Exception as e:  # a bug: answer a JSON 500 (and log it), never drop the line
+            return _internal_error(request, e)
+
+    if access is not None:  # added last, so it runs first
+        app.add_middleware(AccessMiddleware, access=access)
 
     @app.exception_handler(FlowscopeError)
     async def on_flowscope_error(request: Request, e: FlowscopeError) -> JSONResponse:

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from flowscope import render
@@ -33,6 +32,8 @@ from flowscope.commands.common import (
     store_url,
 )
 from flowscope.engines import backend_for, open_duck_store, open_store
+from flowscope.engines.duckdb.admin import DEFAULT_ROW_CAP as SQL_ROW_CAP
+from flowscope.engines.duckdb.admin import DEFAULT_TIMEOUT as SQL_TIMEOUT
 from flowscope.errors import FlowscopeError
 from flowscope.schema import DERIVED, FIELDS
 
@@ -45,10 +46,24 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"flowscope {version('flowscope')}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     store: StoreOpt = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    _show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
     state.store = store
     state.debug = debug
@@ -118,12 +133,33 @@ def sql(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds the query may run.", min=0.001)
+    ] = SQL_TIMEOUT,
+    row_cap: Annotated[int, typer.Option(help="Most rows to print.", min=1)] = SQL_ROW_CAP,
+    no_limits: Annotated[
+        bool, typer.Option("--no-limits", help="No time limit and no row cap.")
+    ] = False,
 ) -> None:
-    """Run a read-only SQL query, e.g. "select dstport, count(*) from flows group by 1"."""
+    """Run a read-only SQL query, e.g. "select dstport, count(*) from flows group by 1".
+
+    It reads the store's tables only: no file writes, no other files, no network, no extensions.
+    """
     from flowscope.engines.duckdb.admin import run_sql
 
-    result = run_sql(open_duck_store(store_url(store), "flowscope sql"), query)
+    result = run_sql(
+        open_duck_store(store_url(store), "flowscope sql"),
+        query,
+        limit=None if no_limits else row_cap,
+        timeout=None if no_limits else timeout,
+    )
     print_rows(result.columns, result.rows, as_json, as_csv)
+    if result.truncated:
+        err.print(
+            f"[yellow]note[/yellow] only the first {row_cap:,} rows are shown: "
+            "add a LIMIT, or pass --row-cap N or --no-limits",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -218,15 +254,10 @@ __import__("flowscope.commands.opensearch", fromlist=["register"]).register(app)
 
 def main() -> None:
     try:
-        code = app(standalone_mode=False)
-    except click.exceptions.Exit as e:
-        code = e.exit_code
-    except click.ClickException as e:
-        e.show()
-        code = e.exit_code
-    except click.exceptions.Abort:
-        err.print("aborted")
-        code = 130
+        # Typer itself shows usage mistakes (its "Usage: … Try 'flowscope --help'" block, exit
+        # 2), --help and Ctrl-C; flowscope's own errors come out of it to be shown here.
+        app(prog_name="flowscope")
+        code = 0
     except KeyboardInterrupt:
         err.print("interrupted")
         code = 130

@@ -14,7 +14,7 @@
     │   └── ClusterUnreachable    1   503  the cluster did not answer; transient
     └── QueryError                2   400  a filter or query that cannot be compiled or run
         ├── UnknownReport         2   404  a report name that is not one of the reports
-        └── QueryTimeout          1   504  a query ran past the time limit; transient
+        └── QueryTimeout          2   504  a query ran past the time limit; transient
 
 Each class carries its exit code and HTTP status: the CLI prints ``str(error)`` (one line, plus
 the hint) and exits with ``exit_code``; the API answers ``http_status`` with a JSON error body.
@@ -110,5 +110,4 @@ class QueryTimeout(QueryError):
     """A query ran past the time limit and was stopped; a narrower question may pass."""
 
     transient = True
-    exit_code = 1
     http_status = 504

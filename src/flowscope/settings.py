@@ -41,4 +41,29 @@ MEMORY_LIMIT = Setting(
     "DuckDB memory limit for one flowscope process.",
 )
 
-ALL = (STORE, LOCK_TIMEOUT, MEMORY_LIMIT)
+ALLOW_HOSTS = Setting(
+    "allow_hosts",
+    "FLOWSCOPE_ALLOW_HOSTS",
+    "",
+    "More Host names serve answers for, comma-separated (loopback names always).",
+)
+TOKEN = Setting(
+    "token",
+    "FLOWSCOPE_TOKEN",
+    "",
+    "A token serve requires (Authorization: Bearer, or ?token= once in the browser).",
+)
+TOKEN_FILE = Setting(
+    "token_file",
+    "FLOWSCOPE_TOKEN_FILE",
+    "",
+    "A file holding the token serve requires.",
+)
+TRUST_PROXY_HEADER = Setting(
+    "trust_proxy_header",
+    "FLOWSCOPE_TRUST_PROXY_HEADER",
+    "",
+    "A header an authenticating reverse proxy sets (X-Forwarded-User): serve lets its requests in.",
+)
+
+ALL = (STORE, LOCK_TIMEOUT, MEMORY_LIMIT, ALLOW_HOSTS, TOKEN, TOKEN_FILE, TRUST_PROXY_HEADER)

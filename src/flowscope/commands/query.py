@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from flowscope import render
+from flowscope import render, settings
 from flowscope.commands.common import CsvOpt, JsonOpt, StoreOpt, err, out, print_rows, store_url
 from flowscope.errors import QueryError
 from flowscope.query import build
@@ -282,23 +283,65 @@ def serve(
     cors: Annotated[
         list[str] | None, typer.Option(help="Allow this browser origin (CORS); repeatable.")
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also answer requests for this Host name (loopback names always); repeatable. "
+            f"Also {settings.ALLOW_HOSTS.env}, comma-separated."
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=settings.TOKEN_FILE.env,
+            help=f"Require the token in this file (or set {settings.TOKEN.env}).",
+            show_default=False,
+        ),
+    ] = None,
+    trust_proxy_header: Annotated[
+        str | None,
+        typer.Option(
+            envvar=settings.TRUST_PROXY_HEADER.env,
+            help="Let in requests carrying this header, set by an authenticating reverse proxy "
+            "(e.g. X-Forwarded-User).",
+            show_default=False,
+        ),
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Serve the JSON API (OpenAPI at /docs) and the dashboard, on 127.0.0.1 by default."""
+    """Serve the JSON API (OpenAPI at /docs) and the dashboard, on 127.0.0.1 by default.
+
+    It answers only requests naming a loopback host or an --allow-host name; beyond loopback
+    (--host 0.0.0.0) it needs a token or a trusted proxy header.
+    """
     import uvicorn
 
     from flowscope.api import create_app
     from flowscope.engines import open_store
     from flowscope.engines.duckdb.store import DuckStore
     from flowscope.web import mount_static
+    from flowscope.web.access import access_for
 
+    access = access_for(
+        host,
+        allow_hosts=[*(allow_host or ()), settings.ALLOW_HOSTS.get()],
+        token=settings.TOKEN.get() or None,
+        token_file=token_file,
+        proxy_header=trust_proxy_header,
+    )
     origins = tuple(cors or ())
     opened = open_store(store_url(store))
     if isinstance(opened, DuckStore):
         opened.keep_reads_warm()
-    app = create_app(opened, timeout=timeout, row_cap=row_cap, cors_origins=origins)
+    app = create_app(opened, timeout=timeout, row_cap=row_cap, cors_origins=origins, access=access)
     mount_static(app)
-    err.print(f"serving http://{host}:{port}/ (API docs at /docs)", highlight=False)
+    shown = f"[{host}]" if ":" in host else host
+    how = ""
+    if access.token:
+        how = "; open it once with ?token=TOKEN, or send Authorization: Bearer TOKEN"
+    elif access.proxy_header:
+        how = f"; requests need the {access.proxy_header} header"
+    err.print(f"serving http://{shown}:{port}/ (API docs at /docs){how}", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -22,6 +22,8 @@ class Rows:
 
     columns: list[str]
     rows: list[tuple[Any, ...]]
+    #: More rows than a row cap matched; ``rows`` holds the first of them.
+    truncated: bool = False
 
 
 @dataclass(frozen=True)

@@ -222,9 +222,18 @@ class _Parser:
             items.append(self.not_())
         return items[0] if len(items) == 1 else And(tuple(items))
 
+    def negate(self) -> None:
+        """Count a ``not`` towards the nesting limit: each one is a level of recursion."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"'not' and parentheses nested more than {MAX_DEPTH} deep")
+
     def not_(self) -> Node:
         if self.take("not"):
-            return Not(self.not_())
+            self.negate()
+            negated = Not(self.not_())
+            self.depth -= 1
+            return negated
         if self.peek() == "(":
             opened = self.open_group()
             node = self.or_()
@@ -289,7 +298,10 @@ class _Parser:
 
     def vnot(self, field: QueryField) -> Node:
         if self.take("not"):
-            return Not(self.vnot(field))
+            self.negate()
+            negated = Not(self.vnot(field))
+            self.depth -= 1
+            return negated
         if self.peek() == "(":
             opened = self.open_group()
             node = self.vor(field)

@@ -153,8 +153,19 @@ class _Session:
 
 
 @contextmanager
-def _watchdog(con: duckdb.DuckDBPyConnection, timeout: float | None) -> Iterator[None]:
-    """Interrupt ``con`` after ``timeout`` seconds; map DuckDB errors to QueryError."""
+def watchdog(
+    con: duckdb.DuckDBPyConnection, timeout: float | None, limit: float | None = None
+) -> Iterator[None]:
+    """Interrupt ``con`` after ``timeout`` seconds; map DuckDB errors to QueryError.
+
+    ``limit`` is the time limit the message names when ``timeout`` is what is left of it.
+    """
+    limit = timeout if limit is None else limit
+    took = (
+        f"the query took longer than {limit:g}s and was stopped"
+        if limit
+        else "the query was stopped"
+    )
     lock = threading.Lock()
     done = False
     fired = False
@@ -173,13 +184,10 @@ def _watchdog(con: duckdb.DuckDBPyConnection, timeout: float | None) -> Iterator
     try:
         yield
     except duckdb.InterruptException as e:
-        raise QueryTimeout(
-            f"the query took longer than {timeout:g}s and was stopped",
-            hint="narrow the time range or the filter",
-        ) from e
+        raise QueryTimeout(took, hint="narrow the time range or the filter") from e
     except duckdb.Error as e:
         if fired:
-            raise QueryTimeout(f"the query took longer than {timeout:g}s and was stopped") from e
+            raise QueryTimeout(took) from e
         raise QueryError(str(e).splitlines()[0]) from e
     finally:
         with lock:
@@ -217,7 +225,7 @@ class DuckBackend(Backend):
             left = None if self.timeout is None else self.timeout - (time.monotonic() - started)
             if left is not None and left <= 0:
                 raise QueryTimeout(f"the store was busy for longer than {self.timeout:g}s")
-            with _watchdog(con, left):
+            with watchdog(con, left, self.timeout):
                 session = _Session(con, self._ip6)
                 return [self._answer(session, q) for q in queries]
 

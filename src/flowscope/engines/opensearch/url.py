@@ -138,7 +138,12 @@ def parse_url(url: str) -> StoreURL:
             f"store URL {url.split('@')[-1]!r}: expected opensearch[s]:// or elasticsearch[s]://",
         )
     product, tls = SCHEMES[scheme.lower()]
-    parts = urlsplit(f"http://{rest}")
+    try:
+        parts = urlsplit(f"http://{rest}")
+    except ValueError as e:  # an unclosed '[' of an IPv6 address, for one
+        raise UsageError(
+            f"store URL {scheme}://…: {e}", hint="e.g. opensearch://[::1]:9200/vpcflow"
+        ) from None
     shown = f"{scheme}://{parts.hostname or ''}"
     try:
         port = parts.port or DEFAULT_PORT

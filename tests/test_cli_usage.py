@@ -1,0 +1,57 @@
+"""Usage mistakes get Typer's usage message and exit 2; ``--version`` prints the version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from subprocess import CompletedProcess
+
+import pytest
+
+Cli = Callable[..., CompletedProcess[str]]
+
+
+@pytest.mark.parametrize(
+    ("args", "usage", "message"),
+    [
+        (["inventory"], "Usage: flowscope [OPTIONS] COMMAND [ARGS]...", "No such command"),
+        (["top"], "Usage: flowscope top [OPTIONS]", "Missing argument 'field'"),
+        (["--versions"], "Usage: flowscope [OPTIONS] COMMAND [ARGS]...", "No such option"),
+        (
+            ["top", "dstaddr", "--size", "many"],
+            "Usage: flowscope top",
+            "Invalid value for '-n' / '--size'",
+        ),
+        (
+            ["sql", "select 1", "--row-cap", "0"],
+            "Usage: flowscope sql",
+            "Invalid value for '--row-cap'",
+        ),
+    ],
+)
+def test_usage_mistakes_show_usage_and_exit_2(
+    cli: Cli, tmp_path: Path, args: list[str], usage: str, message: str
+) -> None:
+    r = cli("-s", str(tmp_path / "store.duckdb"), *args)
+    assert r.returncode == 2, r.stderr
+    assert usage in r.stderr
+    assert "Try 'flowscope" in r.stderr and "--help' for help." in r.stderr
+    assert message in r.stderr
+    assert "unexpected error" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_version(cli: Cli) -> None:
+    r = cli("--version")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"flowscope {version('flowscope')}\n"
+
+
+@pytest.mark.parametrize(
+    "url", ["opensearch://[::1", "opensearch://admin:s3cret@[::1/vpcflow", "elasticsearch://[x]"]
+)
+def test_an_unparseable_store_url_is_a_usage_error(cli: Cli, url: str) -> None:
+    r = cli("-s", url, "top", "dstaddr")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: store URL ")
+    assert "unexpected error" not in r.stderr and "s3cret" not in r.stderr
