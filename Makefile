@@ -29,6 +29,7 @@ demo: setup
 test-deps: setup
 	scripts/install-chromium
 	scripts/opensearch-node build
+	scripts/cluster-node elasticsearch build
 
 lint: setup
 	$(BIN)/ruff check src tests bench
