@@ -28,7 +28,7 @@ from flowscope.store.opensearch import OpenSearchStore
 from flowscope.store.os_schema import flow_properties
 from flowscope.store.os_url import client_options, parse_url
 from tests.conftest import run_flowscope
-from tests.test_opensearch_node import Node, drop, fresh_name, node
+from tests.test_opensearch_node import ENGINES, Node, drop, fresh_name, node
 
 HEADER = (
     "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
@@ -37,9 +37,9 @@ HEADER = (
 DAY = 1736121600  # 2025-01-06T00:00:00Z
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", params=ENGINES)
 def os_node(request: pytest.FixtureRequest) -> Node:
-    return node(request.config)
+    return node(request.config, request.param)
 
 
 @pytest.fixture
