@@ -326,7 +326,21 @@ class OpenSearchStore:
                 "(opensearch://host:port/othername); nothing was loaded",
             )
 
-    def _put_ilm_policy(self) -> str:
+    def _has_ilm(self) -> bool:
+        """Whether the Elasticsearch cluster has ILM (X-Pack); the OSS distribution has not, and
+        answers ``/_ilm/status`` as a request for an index named ``_ilm`` (400) or not at all."""
+        try:
+            self.client().transport.perform_request("GET", "/_ilm/status")
+            return True
+        except TransportError as e:
+            if e.status_code in (400, 404, 405):
+                return False
+            raise explain(self.target, e, "checking for ILM") from e
+
+    def _put_ilm_policy(self) -> str | None:
+        if not self._has_ilm():
+            log.info("no ILM on %s: retention is applied by flowscope after loads", self.url)
+            return None
         days = self.target.retention_days
         body = {
             "policy": {
