@@ -35,6 +35,7 @@ demo: setup
 test-deps: setup
 	scripts/install-chromium
 	scripts/opensearch-node build
+	scripts/cluster-node elasticsearch build
 
 lint: setup
 	$(BIN)/ruff check src tests bench setup.py

@@ -2,7 +2,8 @@
 
 Half an hour of the demo VPC's flow logs (both of its flow logs: the v2 default format and the
 v5 custom one, with NODATA and SKIPDATA records, IPv4 and IPv6) is loaded through the real
-pipeline into a DuckDB file and into the session's real OpenSearch node. Every case then asks
+pipeline into a DuckDB file and into each of the session's real cluster nodes (OpenSearch 2.19
+and Elasticsearch 7.10, which lacks ``multi_terms``). Every case then asks
 both backends and expects equal results, compared whole as the JSON the API sends; the API
 itself is asked too. Search pages are compared as what a user pages through: the same records
 in the same order of the sort field (ties between equal sort values may be ordered differently,
@@ -34,7 +35,7 @@ from flowscope.query.model import Backend, Query, SearchQuery
 from flowscope.query.overview import overview
 from flowscope.query.reports import REPORTS, run_report
 from flowscope.sources.files import local_units
-from tests.test_opensearch_node import Node, drop, fresh_name, node
+from tests.test_opensearch_node import ENGINES, Node, drop, fresh_name, node
 
 pytestmark = pytest.mark.opensearch
 
@@ -50,9 +51,9 @@ class Pair:
     stores: tuple[Store, Store]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", params=ENGINES)
 def os_node(request: pytest.FixtureRequest) -> Node:
-    return node(request.config)
+    return node(request.config, request.param)
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +96,10 @@ CASES: dict[str, Callable[[], Query]] = {
         ["dstport", "protocol"], "bytes", 8, S("", T0, T1)
     ),
     "top start_time": lambda: build.top_query("start_time", "count", 3, S()),
+    "top srcaddr, dstaddr (IPv6 in pairs)": lambda: build.top_query(
+        ["srcaddr", "dstaddr"], "bytes", 10, S("dstaddr:2600:1f18::/32 or srcaddr:10.0.0.0/8")
+    ),
+    "top start_time, action": lambda: build.top_query(["start_time", "action"], "count", 5, S()),
     "hist auto": lambda: build.hist_query("auto", None, 10, "count", S()),
     "hist 5m by action, bytes": lambda: build.hist_query("5m", "action", 10, "bytes", S()),
     "hist 1m top 3 dstports in a range": lambda: build.hist_query(

@@ -28,7 +28,7 @@ from flowscope.engines.opensearch.store import OpenSearchStore
 from flowscope.engines.opensearch.url import client_options, parse_url
 from flowscope.errors import QueryError, StoreError, UsageError
 from tests.conftest import run_flowscope
-from tests.test_opensearch_node import Node, drop, fresh_name, node
+from tests.test_opensearch_node import ENGINES, Node, drop, fresh_name, node
 
 HEADER = (
     "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
@@ -37,9 +37,9 @@ HEADER = (
 DAY = 1736121600  # 2025-01-06T00:00:00Z
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", params=ENGINES)
 def os_node(request: pytest.FixtureRequest) -> Node:
-    return node(request.config)
+    return node(request.config, request.param)
 
 
 @pytest.fixture
@@ -541,3 +541,27 @@ def test_cursors_commit_with_their_load_only(store_url: str, client: OpenSearch)
     finally:
         store.close()
     assert [d["identity"] for d in ledger(client, name)] == ["cw:a:1"]
+
+
+@pytest.mark.opensearch
+def test_retention_without_ilm_or_ism_is_applied_by_flowscope(
+    tmp_path: Path, os_node: Node, client: OpenSearch
+) -> None:
+    """Neither test node has a policy engine (no ISM plugin; Elasticsearch 7.10 without X-Pack,
+    like the OSS distribution, has no ILM): the load works and flowscope deletes old days."""
+    name = fresh_name()
+    try:
+        old = write(tmp_path / "old.log", records(5, start=DAY))
+        done = run_flowscope("ingest", str(old), "-s", f"{os_node.url}/{name}")
+        assert done.returncode == 0, done.stderr
+        new = write(tmp_path / "new.log", records(5, start=int(time.time()) - 3600))
+        kept = run_flowscope("ingest", str(new), "-s", f"{os_node.url}/{name}?retention_days=30")
+        assert kept.returncode == 0, kept.stderr
+        assert "5 records loaded from 1 input(s)" in kept.stderr
+        today = datetime.fromtimestamp(int(time.time()) - 3600, UTC).strftime("%Y.%m.%d")
+        assert sorted(client.indices.get(index=f"{name}-flows-*")) == [f"{name}-flows-{today}"]
+        template = client.indices.get_index_template(name=f"{name}-flowscope")
+        settings = template["index_templates"][0]["index_template"]["template"]["settings"]
+        assert "lifecycle" not in settings["index"]
+    finally:
+        drop(os_node, name)

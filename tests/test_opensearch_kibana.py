@@ -84,3 +84,22 @@ def test_export_refuses_a_duckdb_store(tmp_path: Any) -> None:
     done = run_flowscope("kibana-export", "--store", str(tmp_path / "flows.duckdb"))
     assert done.returncode == 2
     assert "kibana-export needs an OpenSearch store" in " ".join(done.stderr.split())
+
+
+def _semver(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split("."))
+
+
+def test_migration_versions_are_ones_kibana_7_10_and_dashboards_know() -> None:
+    """Kibana 7.10.2 and OpenSearch Dashboards refuse an object whose migrationVersion is newer
+    than the last migration they have for its type ("belongs to a more recent version"); these
+    are those last migrations, from their index-pattern, visualization and dashboard types."""
+    latest = {"index-pattern": "7.6.0", "visualization": "7.10.0", "dashboard": "7.9.3"}
+    done = run_flowscope("kibana-export", "--store", "elasticsearch://127.0.0.1:9200/vpcflow")
+    assert done.returncode == 0, done.stderr
+    objects = _objects(done.stdout)
+    for o in objects:
+        assert list(o["migrationVersion"]) == [o["type"]]
+        have = o["migrationVersion"][o["type"]]
+        assert _semver(have) <= _semver(latest[o["type"]]), (o["id"], have)
+        assert have == latest[o["type"]]  # no older: newer Kibanas migrate from here

@@ -1,12 +1,14 @@
-"""A real single-node OpenSearch for the test session, shared by every module that needs one.
+"""Real single-node clusters for the test session, shared by every module that needs one.
 
-:func:`node` starts ``scripts/opensearch-node`` once per session on a free loopback port (its
-data in a temporary folder) and stops it when pytest ends; modules wrap it in a session fixture.
-``FLOWSCOPE_TEST_OPENSEARCH_PORT`` points the tests at a node already running on that loopback
-port instead (for quick runs while developing). The only reason to skip is a missing Java:
-anything else that keeps the node from starting is a test failure, so CI cannot pass without
-really running against OpenSearch. Each test gets its
-own store name (:func:`fresh_name`), and :func:`drop` removes what a test created.
+:func:`node` starts ``scripts/cluster-node ENGINE`` (OpenSearch 2.19 or Elasticsearch 7.10) once
+per session and engine on a free loopback port (its data in a temporary folder) and stops it
+when pytest ends; modules wrap it in a session fixture parametrised over :data:`ENGINES`, so each
+cluster test runs against both. ``FLOWSCOPE_TEST_ENGINES=opensearch`` (comma-separated) runs
+fewer; ``FLOWSCOPE_TEST_OPENSEARCH_PORT`` / ``FLOWSCOPE_TEST_ELASTICSEARCH_PORT`` point the tests
+at a node already running on that loopback port instead (for quick runs while developing). The
+only reason to skip is a missing Java: anything else that keeps a node from starting is a test
+failure, so CI cannot pass without really running against both engines. Each test gets its own
+store name (:func:`fresh_name`), and :func:`drop` removes what a test created.
 """
 
 from __future__ import annotations
@@ -24,25 +26,32 @@ import pytest
 from opensearchpy import OpenSearch
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "scripts" / "opensearch-node"
+SCRIPT = ROOT / "scripts" / "cluster-node"
 START_TIMEOUT = 240
+#: The engines every cluster test runs against.
+ENGINES = tuple(
+    e.strip()
+    for e in os.environ.get("FLOWSCOPE_TEST_ENGINES", "opensearch,elasticsearch").split(",")
+    if e.strip()
+)
 
 
 @dataclass
 class Node:
     port: int
     data: Path
+    engine: str = "opensearch"
 
     @property
     def url(self) -> str:
-        return f"opensearch://127.0.0.1:{self.port}"
+        return f"{self.engine}://127.0.0.1:{self.port}"
 
     def client(self) -> OpenSearch:
         return OpenSearch(hosts=[{"host": "127.0.0.1", "port": self.port}], timeout=60)
 
     def stop(self) -> None:
         subprocess.run(
-            [str(SCRIPT), "stop", "--port", str(self.port)],
+            [str(SCRIPT), self.engine, "stop", "--port", str(self.port)],
             capture_output=True,
             timeout=90,
             check=False,
@@ -50,7 +59,7 @@ class Node:
         shutil.rmtree(self.data, ignore_errors=True)
 
 
-_NODE: Node | None = None
+_NODES: dict[str, Node] = {}
 
 
 def _java() -> str | None:
@@ -66,27 +75,27 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def node(config: pytest.Config) -> Node:
-    """The session's node, started on first use and stopped when the session ends."""
-    global _NODE
-    if _NODE is not None:
-        return _NODE
-    reuse = os.environ.get("FLOWSCOPE_TEST_OPENSEARCH_PORT")
+def node(config: pytest.Config, engine: str = "opensearch") -> Node:
+    """The session's node of ``engine``, started on first use and stopped when the session ends."""
+    if engine in _NODES:
+        return _NODES[engine]
+    env_name = engine.upper()
+    reuse = os.environ.get(f"FLOWSCOPE_TEST_{env_name}_PORT")
     if reuse:  # a node someone else started (and stops): for quick runs while developing
-        _NODE = Node(int(reuse), Path(tempfile.gettempdir()))
-        return _NODE
+        _NODES[engine] = Node(int(reuse), Path(tempfile.gettempdir()), engine)
+        return _NODES[engine]
     if _java() is None:
         pytest.skip(
-            "SKIPPED: the OpenSearch tests need Java 17+ to run a real node "
+            f"SKIPPED: the {engine} tests need Java 17+ to run a real node "
             "(apt-get install openjdk-17-jre-headless); CI must have it"
         )
     port = _free_port()
-    data = Path(tempfile.mkdtemp(prefix="flowscope-os-"))
-    env = {**os.environ, "OPENSEARCH_START_TIMEOUT": str(START_TIMEOUT)}
-    env.setdefault("OPENSEARCH_JAVA_OPTS", "-Xms512m -Xmx512m")
-    started = Node(port, data)
+    data = Path(tempfile.mkdtemp(prefix=f"flowscope-{engine}-"))
+    env = {**os.environ, f"{env_name}_START_TIMEOUT": str(START_TIMEOUT)}
+    env.setdefault(f"{env_name}_JAVA_OPTS", "-Xms512m -Xmx512m")
+    started = Node(port, data, engine)
     proc = subprocess.run(
-        [str(SCRIPT), "start", "--port", str(port), "--data", str(data)],
+        [str(SCRIPT), engine, "start", "--port", str(port), "--data", str(data)],
         capture_output=True,
         text=True,
         env=env,
@@ -96,11 +105,11 @@ def node(config: pytest.Config) -> Node:
     if proc.returncode != 0:
         started.stop()
         pytest.fail(
-            f"could not start OpenSearch with {SCRIPT.name}:\n{proc.stdout}\n{proc.stderr}",
+            f"could not start {engine} with {SCRIPT.name}:\n{proc.stdout}\n{proc.stderr}",
             pytrace=False,
         )
     config.add_cleanup(started.stop)
-    _NODE = started
+    _NODES[engine] = started
     return started
 
 
@@ -118,17 +127,22 @@ def drop(n: Node, name: str) -> None:
         client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", params=ENGINES)
 def os_node(request: pytest.FixtureRequest) -> Node:
-    return node(request.config)
+    return node(request.config, request.param)
 
 
 @pytest.mark.opensearch
-def test_the_node_is_a_real_opensearch(os_node: Node) -> None:
+def test_the_node_is_a_real_cluster_of_its_engine(os_node: Node) -> None:
     client = os_node.client()
     try:
         info = client.info()
     finally:
         client.close()
-    assert info["version"]["distribution"] == "opensearch"
-    assert int(info["version"]["number"].split(".")[0]) >= 2
+    if os_node.engine == "opensearch":
+        assert info["version"]["distribution"] == "opensearch"
+        assert int(info["version"]["number"].split(".")[0]) >= 2
+    else:
+        assert "distribution" not in info["version"]
+        assert info["version"]["number"] == "7.10.2"
+        assert info["tagline"] == "You Know, for Search"

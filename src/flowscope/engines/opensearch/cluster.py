@@ -52,7 +52,8 @@ class _Connection(Urllib3HttpConnection):
             log.info("cluster warning: %s", header)
 
 
-def _version(number: str) -> tuple[int, int]:
+def version_tuple(number: str) -> tuple[int, int]:
+    """(major, minor) of a version number such as ``7.10.2``."""
     parts = [int(p) for p in re.findall(r"\d+", number)[:2]] + [0, 0]
     return parts[0], parts[1]
 
@@ -120,7 +121,7 @@ class Cluster:
         product = "opensearch" if version.get("distribution") == "opensearch" else "elasticsearch"
         found = ClusterInfo(product, number)
         least = MIN_OPENSEARCH if product == "opensearch" else MIN_ELASTICSEARCH
-        if _version(number) < least:
+        if version_tuple(number) < least:
             raise StoreError(
                 f"the cluster at {self.url} runs {found.describe()}; flowscope needs "
                 f"OpenSearch {MIN_OPENSEARCH[0]}.{MIN_OPENSEARCH[1]} or later, or Elasticsearch "
@@ -232,7 +233,21 @@ class Cluster:
                 "(opensearch://host:port/othername); nothing was loaded",
             )
 
-    def _put_ilm_policy(self) -> str:
+    def _has_ilm(self) -> bool:
+        """Whether the Elasticsearch cluster has ILM (X-Pack); the OSS distribution has not, and
+        answers ``/_ilm/status`` as a request for an index named ``_ilm`` (400) or not at all."""
+        try:
+            self.client().transport.perform_request("GET", "/_ilm/status")
+            return True
+        except TransportError as e:
+            if e.status_code in (400, 404, 405):
+                return False
+            raise explain(self.target, e, "checking for ILM") from e
+
+    def _put_ilm_policy(self) -> str | None:
+        if not self._has_ilm():
+            log.info("no ILM on %s: retention is applied by flowscope after loads", self.url)
+            return None
         days = self.target.retention_days
         body = {
             "policy": {

@@ -5,9 +5,10 @@ Objects import API and the UI (Stack Management → Saved objects → Import) ta
 pattern (a data view in Kibana 8) over the store's alias with ``@timestamp`` as its time field,
 four aggregation-based visualizations (top 20 destination addresses, top 20 destination ports,
 traffic over time by action, accepted vs rejected) and a dashboard holding them. Aggregation-based
-(legacy) visualizations are the kind both Kibana 7.10+ and OpenSearch Dashboards import; every
-object carries a ``migrationVersion`` of 7.10, so newer versions migrate them on import. Ids are
-derived from the store name, so importing again overwrites instead of duplicating.
+(legacy) visualizations are the kind both Kibana 7.10+ and OpenSearch Dashboards import. Each
+object's ``migrationVersion`` is the last migration Kibana 7.10.2 (and so OpenSearch Dashboards,
+its fork) has for that type, see :data:`MIGRATIONS`, so newer versions migrate them on import. Ids
+are derived from the store name, so importing again overwrites instead of duplicating.
 """
 
 from __future__ import annotations
@@ -17,8 +18,13 @@ from typing import Any
 
 from flowscope.engines.opensearch.schema import TIMESTAMP, flow_properties
 
-#: The migration version the objects are written at (what OpenSearch Dashboards forked from).
+#: The version dashboard panels are written at (what OpenSearch Dashboards forked from).
 MIGRATION = "7.10.0"
+#: Per type, the newest saved-object migration Kibana 7.10.2 registers (index_pattern_migrations,
+#: visualization_migrations, dashboard_migrations; OpenSearch Dashboards kept them). An import
+#: whose migrationVersion is newer than that is refused ("belongs to a more recent version of
+#: Kibana"), so 7.10.0 on an index pattern or a dashboard fails there.
+MIGRATIONS = {"index-pattern": "7.6.0", "visualization": "7.10.0", "dashboard": "7.9.3"}
 _KIBANA_TYPES = {
     "keyword": "string",
     "text": "string",
@@ -207,7 +213,7 @@ def saved_objects(name: str) -> list[dict[str, Any]]:
             "id": pattern_id,
             "attributes": {"title": name, "timeFieldName": TIMESTAMP, "fields": _fields()},
             "references": [],
-            "migrationVersion": {"index-pattern": MIGRATION},
+            "migrationVersion": {"index-pattern": MIGRATIONS["index-pattern"]},
         }
     ]
     for suffix, state in visuals:
@@ -224,7 +230,7 @@ def saved_objects(name: str) -> list[dict[str, Any]]:
                     "kibanaSavedObjectMeta": {"searchSourceJSON": _search_source()},
                 },
                 "references": index_ref,
-                "migrationVersion": {"visualization": MIGRATION},
+                "migrationVersion": {"visualization": MIGRATIONS["visualization"]},
             }
         )
     layout = [(0, 0, 24, 15), (24, 0, 24, 15), (0, 15, 32, 15), (32, 15, 16, 15)]
@@ -264,7 +270,7 @@ def saved_objects(name: str) -> list[dict[str, Any]]:
                 },
             },
             "references": references,
-            "migrationVersion": {"dashboard": MIGRATION},
+            "migrationVersion": {"dashboard": MIGRATIONS["dashboard"]},
         }
     )
     return objects

@@ -24,7 +24,7 @@ from typing import Any
 
 from opensearchpy.exceptions import ConnectionTimeout, TransportError
 
-from flowscope.engines.opensearch.cluster import Cluster
+from flowscope.engines.opensearch.cluster import Cluster, version_tuple
 from flowscope.engines.opensearch.errors import explain
 from flowscope.errors import FlowscopeError, QueryError, QueryTimeout, StoreError
 from flowscope.query import buckets, cursor
@@ -270,15 +270,24 @@ class OpenSearchBackend(Backend):
         replies = iter(self._msearch([p.body for p in plans if p.body is not None]))
         return [p.read(next(replies) if p.body is not None else {}) for p in plans]
 
+    def _multi_terms(self) -> bool:
+        """Whether the cluster has the ``multi_terms`` aggregation (OpenSearch 2.1, Elasticsearch
+        7.12 with X-Pack); older ones get the pairs from a terms aggregation over a script."""
+        info = self.store.info()
+        if info.serverless:
+            return True
+        least = (2, 1) if info.product == "opensearch" else (7, 12)
+        return version_tuple(info.version) >= least
+
     def _plan(self, q: Query, bounds: tuple[int | None, int | None] | None) -> _Plan:
         if isinstance(q, TopQuery):
-            return _top(q)
+            return _top(q, len(q.fields) < 2 or self._multi_terms())
         if isinstance(q, HistQuery):
             return _hist(q, bounds)
         if isinstance(q, SearchQuery):
             return _search(q, self.store.target.shards > 1)
         if isinstance(q, SummaryQuery):
-            plan = _top(TopQuery((q.field,), "count", q.size, q.scope))
+            plan = _top(TopQuery((q.field,), "count", q.size, q.scope), True)
             read = plan.read
             return _Plan(plan.body, lambda r: summary_from_top(q, _as(read(r), TopResult)))
         return _metrics(q)
@@ -327,10 +336,49 @@ def _as(result: Result, kind: type[R]) -> R:
     return result
 
 
-def _top(q: TopQuery) -> _Plan:
+def _script_value(field: str) -> str:
+    """Painless for the text of a field's value (dates as epoch milliseconds, as aggregation
+    keys carry them; Elasticsearch 7 hands a date field over as a ZonedDateTime)."""
+    if field in _DATE_FIELDS:
+        return f"String.valueOf(doc['{field}'].value.toInstant().toEpochMilli())"
+    return f"String.valueOf(doc['{field}'].value)"
+
+
+def pair_key_script(fields: list[str]) -> str:
+    """Painless joining the fields' values, each length-prefixed (``3:tcp5:10.0.0.1`` never
+    collides with another tuple); :func:`split_pair_key` reads it back."""
+    values = "".join(f"String v{i} = {_script_value(f)}; " for i, f in enumerate(fields))
+    joined = " + ".join(f"v{i}.length() + ':' + v{i}" for i in range(len(fields)))
+    return f"{values}return {joined};"
+
+
+def split_pair_key(fields: list[str], key: str) -> list[Any]:
+    """The values of a :func:`pair_key_script` key, typed as ``multi_terms`` gives them."""
+    values: list[Any] = []
+    at = 0
+    for f in fields:
+        colon = key.index(":", at)
+        size = int(key[at:colon])
+        text = key[colon + 1 : colon + 1 + size]
+        at = colon + 1 + size
+        numeric = QUERY_FIELDS[f].kind in ("int", "long") or f in _DATE_FIELDS
+        values.append(int(text) if numeric else text)
+    return values
+
+
+def _multi_terms_key(field: str, value: Any) -> Any:
+    """A ``multi_terms`` key part as ``terms`` gives it: multi_terms formats a date in the
+    field's format (``"1736121600"``, epoch seconds) where terms gives epoch milliseconds."""
+    if field in _DATE_FIELDS and isinstance(value, str):
+        return int(value) * 1000
+    return value
+
+
+def _top(q: TopQuery, multi_terms: bool) -> _Plan:
     where = compile_where(q.scope.where, q.scope.time)
     fields = list(q.fields)
     order = _order(q.by)
+    scripted = len(fields) > 1 and not multi_terms
     if len(fields) == 1:
         (name,) = fields
         top: dict[str, Any] = {
@@ -346,43 +394,37 @@ def _top(q: TopQuery) -> _Plan:
             "cardinality": {"field": name, "precision_threshold": PRECISION}
         }
     else:
-        top = {
-            "multi_terms": {
-                "terms": [{"field": f} for f in fields],
-                "size": _slack(q.size),
-                "order": order,
-            }
-        }
         absent = [{"bool": {"must_not": [{"exists": {"field": f}}]}} for f in fields]
         missing = {"filter": {"bool": {"should": absent, "minimum_should_match": 1}}}
-        # Each value length-prefixed, so no two tuples make the same string.
-        values = "".join(
-            f"String v{i} = String.valueOf(doc['{f}'].value); " for i, f in enumerate(fields)
-        )
-        key = (
-            values
-            + "return "
-            + " + ".join(f"v{i}.length() + ':' + v{i}" for i in range(len(fields)))
-            + ";"
-        )
+        every = {"bool": {"filter": [{"exists": {"field": f}} for f in fields]}}
+        key = {"source": pair_key_script(fields), "lang": "painless"}
         distinct = {
-            "filter": {"bool": {"filter": [{"exists": {"field": f}} for f in fields]}},
-            "aggs": {
-                "n": {
-                    "cardinality": {
-                        "script": {"source": key, "lang": "painless"},
-                        "precision_threshold": PRECISION,
-                    }
-                }
-            },
+            "filter": every,
+            "aggs": {"n": {"cardinality": {"script": key, "precision_threshold": PRECISION}}},
         }
+        if scripted:  # only tuples with every field present, as multi_terms counts them
+            terms = {
+                "script": key,
+                "size": _slack(q.size),
+                "shard_size": max(_slack(q.size) * 5, 100),
+                "order": order,
+            }
+            top = {"filter": every, "aggs": {"t": {"terms": terms, "aggs": _SUMS}}}
+        else:
+            top = {
+                "multi_terms": {
+                    "terms": [{"field": f} for f in fields],
+                    "size": _slack(q.size),
+                    "order": order,
+                }
+            }
     body = {
         "size": 0,
         "track_total_hits": True,
         "query": where,
         "aggs": {
             **_SUMS,
-            "top": {**top, "aggs": _SUMS},
+            "top": top if scripted else {**top, "aggs": _SUMS},
             "missing": {**missing, "aggs": _SUMS},
             "distinct": distinct,
         },
@@ -393,8 +435,14 @@ def _top(q: TopQuery) -> _Plan:
         total = _totals(r["hits"]["total"]["value"], aggs)
         missing_t = _totals(aggs["missing"]["doc_count"], aggs["missing"])
         rows = []
-        for b in aggs["top"]["buckets"]:
-            keys = b["key"] if len(fields) > 1 else [b["key"]]
+        buckets = aggs["top"]["t"]["buckets"] if scripted else aggs["top"]["buckets"]
+        for b in buckets:
+            if scripted:
+                keys = split_pair_key(fields, b["key"])
+            elif len(fields) > 1:
+                keys = [_multi_terms_key(f, k) for f, k in zip(fields, b["key"], strict=True)]
+            else:
+                keys = [b["key"]]
             key = tuple(from_key(f, k) for f, k in zip(fields, keys, strict=True))
             rows.append(TopRow(key, _totals(b["doc_count"], b)))
         rows.sort(key=lambda row: (-row.totals.get(q.by), -row.totals.count, row.key))
