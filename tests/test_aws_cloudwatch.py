@@ -156,7 +156,8 @@ def test_a_stream_with_nothing_ingested_since_its_read_is_not_read_again(
     from flowscope import pipeline
     from flowscope.engines import open_store
     from flowscope.parse.layout import parse_log_format
-    from flowscope.sources.aws import Aws, Window, cloudwatch, open_source
+    from flowscope.sources.aws import Aws, cloudwatch, open_source
+    from flowscope.times import TimeRange
 
     # In process, with no visibility margin: events put before the first run then count as
     # read by it (on AWS the margin is 5 minutes; moto stamps ingestion at put time).
@@ -168,7 +169,7 @@ def test_a_stream_with_nothing_ingested_since_its_read_is_not_read_again(
     store = open_store(str(store_path))
 
     def run() -> int:
-        src = open_source(f"cloudwatch://{group}", Aws(), Window())
+        src = open_source(f"cloudwatch://{group}", Aws(), TimeRange())
         return pipeline.read_source(src, store, parse_log_format(DEFAULT)).rows
 
     assert run() == 100
@@ -422,7 +423,8 @@ def test_a_run_stopped_between_units_of_one_stream_resumes_mid_stream(
     from flowscope import pipeline
     from flowscope.engines import open_store
     from flowscope.parse.layout import parse_log_format
-    from flowscope.sources.aws import Aws, Window, cloudwatch, open_source
+    from flowscope.sources.aws import Aws, cloudwatch, open_source
+    from flowscope.times import parse_range
 
     monkeypatch.setattr(cloudwatch, "UNIT_EVENTS", 1000)
     t = now_ms() - 20 * MIN
@@ -430,7 +432,7 @@ def test_a_run_stopped_between_units_of_one_stream_resumes_mid_stream(
     store = open_store(str(store_path))
 
     def run(units: int | None) -> int:
-        src = open_source(f"cloudwatch://{group}", Aws(), Window.parse("1h", None))
+        src = open_source(f"cloudwatch://{group}", Aws(), parse_range("1h", None))
         with store.write() as checkpoints:
             plan = src.plan(checkpoints, parse_log_format(DEFAULT))
         chosen = islice(plan.units, units) if units is not None else plan.units

@@ -12,9 +12,9 @@ import pytest
 
 from flowscope.errors import UsageError
 from flowscope.sources.aws.cloudwatch import StreamCursor, tolerant_layout
-from flowscope.sources.aws.common import Window, parse_duration, parse_when
 from flowscope.sources.aws.payload import Counts, events_of, items
 from flowscope.sources.aws.s3 import day_prefix, in_window, key_time
+from flowscope.times import TimeRange, parse_duration, parse_range, parse_time
 
 NOW = datetime(2024, 6, 10, 12, 0, tzinfo=UTC)
 
@@ -73,21 +73,17 @@ def test_cursor_round_trips_through_json_and_reads_older_cursors() -> None:
 
 
 def test_times_relative_absolute_and_bad() -> None:
-    assert parse_when("24h", "--since", NOW) == NOW - timedelta(hours=24)
-    assert parse_when("7d", "--since", NOW) == NOW - timedelta(days=7)
-    assert parse_when("30m", "--since", NOW) == NOW - timedelta(minutes=30)
-    assert parse_when("2024-06-01", "--since", NOW) == datetime(2024, 6, 1, tzinfo=UTC)
-    assert parse_when("2024-06-01T12:30Z", "--since", NOW) == datetime(
-        2024, 6, 1, 12, 30, tzinfo=UTC
-    )
-    assert parse_when("2024-06-01 12:30+02:00", "--until", NOW) == datetime(
-        2024, 6, 1, 10, 30, tzinfo=UTC
-    )
-    assert parse_when("1717243200", "--since", NOW) == datetime(2024, 6, 1, 12, tzinfo=UTC)
-    with pytest.raises(UsageError, match="--since 'yesterday' is not a time"):
-        parse_when("yesterday", "--since", NOW)
-    with pytest.raises(UsageError, match="is not before --until"):
-        Window.parse("2024-06-02", "2024-06-01", NOW)
+    assert parse_time("24h", NOW) == NOW - timedelta(hours=24)
+    assert parse_time("7d", NOW) == NOW - timedelta(days=7)
+    assert parse_time("30m", NOW) == NOW - timedelta(minutes=30)
+    assert parse_time("2024-06-01", NOW) == datetime(2024, 6, 1, tzinfo=UTC)
+    assert parse_time("2024-06-01T12:30Z", NOW) == datetime(2024, 6, 1, 12, 30, tzinfo=UTC)
+    assert parse_time("2024-06-01 12:30+02:00", NOW) == datetime(2024, 6, 1, 10, 30, tzinfo=UTC)
+    assert parse_time("1717243200", NOW) == datetime(2024, 6, 1, 12, tzinfo=UTC)
+    with pytest.raises(UsageError, match="--since 'yesterday' not understood"):
+        parse_range("yesterday", None, NOW, names=("--since", "--until"))
+    with pytest.raises(UsageError, match="at or after it ends"):
+        parse_range("2024-06-02", "2024-06-01", NOW)
     assert parse_duration("90", "--interval") == timedelta(seconds=90)
     assert parse_duration("5m", "--interval") == timedelta(minutes=5)
 
@@ -99,7 +95,7 @@ def test_s3_key_times_and_window() -> None:
     )
     assert key_time(key) == datetime(2024, 6, 1, 16, 20, tzinfo=UTC)
     assert key_time("AWSLogs/1/vpcflowlogs/us-east-1/2024/06/01/other.log.gz") is None
-    w = Window(datetime(2024, 6, 1, 16, 23, tzinfo=UTC), datetime(2024, 6, 1, 17, tzinfo=UTC))
+    w = TimeRange(datetime(2024, 6, 1, 16, 23, tzinfo=UTC), datetime(2024, 6, 1, 17, tzinfo=UTC))
     assert in_window(key, w)  # records ending 16:20-16:25 overlap a window from 16:23
     assert not in_window(key.replace("T1620Z", "T1615Z"), w)
     assert not in_window(key.replace("T1620Z", "T1700Z"), w)

@@ -13,15 +13,10 @@ from flowscope.engines.duckdb.query import DuckBackend, watchdog
 from flowscope.engines.duckdb.store import DuckStore
 from flowscope.errors import QueryError, QueryTimeout, StoreError, UsageError
 from flowscope.query import build
+from flowscope.query.intervals import auto_interval, format_interval, parse_interval
 from flowscope.query.model import Metrics, Scope, SearchQuery, Totals
 from flowscope.query.reports import REPORTS, run_report
-from flowscope.query.timerange import (
-    auto_interval,
-    format_interval,
-    parse_interval,
-    parse_range,
-    parse_time,
-)
+from flowscope.times import parse_range, parse_time
 from tests.test_query_support import FLOWS, T0, make_store
 
 

@@ -28,6 +28,7 @@ from flowscope.commands.common import (
 from flowscope.engines import open_store
 from flowscope.errors import UsageError
 from flowscope.parse.layout import Layout
+from flowscope.times import TIME_HELP, parse_duration, parse_range
 
 if TYPE_CHECKING:
     from flowscope.engines.base import Store
@@ -45,12 +46,11 @@ PayloadOpt = Annotated[
 ]
 SinceOpt = Annotated[
     str | None,
-    typer.Option(
-        "--since", help="AWS sources: from this time: 30m, 24h, 7d (ago), 2024-06-01, ISO time."
-    ),
+    typer.Option("--since", help=f"AWS sources: from this time: {TIME_HELP}."),
 ]
 UntilOpt = Annotated[
-    str | None, typer.Option("--until", help="AWS sources: up to this time (exclusive).")
+    str | None,
+    typer.Option("--until", help=f"AWS sources: up to this time (exclusive): {TIME_HELP}."),
 ]
 StreamsOpt = Annotated[
     list[str] | None,
@@ -130,11 +130,10 @@ def ingest_aws(
     if overlap and not any(p.startswith("cloudwatch://") for p in remote):
         raise UsageError("--overlap applies to cloudwatch:// sources only")
     from flowscope.sources import source_lock
-    from flowscope.sources.aws import OVERLAP, Aws, Window, open_source
-    from flowscope.sources.aws.common import parse_duration
+    from flowscope.sources.aws import OVERLAP, Aws, open_source
     from flowscope.sources.files import local_units
 
-    window = Window.parse(since, until)
+    window = parse_range(since, until, names=("--since", "--until"))
     late = parse_duration(overlap, "--overlap") if overlap else OVERLAP
     aws = Aws(profile, region)
     # An explicit window is read whole: what is already loaded is dropped, late records load.
@@ -199,14 +198,14 @@ def follow(
         typer.Argument(help="cloudwatch://GROUP or s3://bucket/prefix/ sources to follow."),
     ],
     interval: Annotated[
-        str, typer.Option("--interval", help="Time between polls: 30s, 1m, 5m.")
+        str, typer.Option("--interval", help="Time between polls: 30s, 1m, 1.5h.")
     ] = "60s",
     since: Annotated[
         str | None,
         typer.Option(
             "--since",
-            help="Only records from this time on: 1h, 2024-06-01 (default: all retained "
-            "data not loaded yet).",
+            help=f"Only records from this time on: {TIME_HELP} (default: all retained data "
+            "not loaded yet).",
         ),
     ] = None,
     streams: StreamsOpt = None,
@@ -218,14 +217,13 @@ def follow(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
 ) -> None:
     """Keep ingesting new records from AWS until stopped (Ctrl-C); resumes from checkpoints."""
-    from flowscope.sources.aws import OVERLAP, Aws, Window, open_source
-    from flowscope.sources.aws.common import parse_duration
+    from flowscope.sources.aws import OVERLAP, Aws, open_source
 
     bad = [s for s in sources if not s.startswith(SCHEMES)]
     if bad:
         raise UsageError(f"{bad[0]}: follow reads cloudwatch://GROUP or s3://bucket/prefix/")
     pause = parse_duration(interval, "--interval").total_seconds()
-    window = Window.parse(since, None)
+    window = parse_range(since, None, names=("--since", "--until"))
     aws = Aws(profile, region)
     layout = layout_option(fmt)
     srcs = [

@@ -20,6 +20,7 @@ from flowscope import render, settings
 from flowscope.commands.common import CsvOpt, JsonOpt, StoreOpt, err, out, print_rows, store_url
 from flowscope.errors import QueryError
 from flowscope.query import build
+from flowscope.query.intervals import format_interval
 from flowscope.query.model import (
     Backend,
     HistResult,
@@ -29,15 +30,13 @@ from flowscope.query.model import (
     Totals,
 )
 from flowscope.query.reports import REPORTS, run_report
-from flowscope.query.timerange import format_interval
+from flowscope.times import TIME_HELP
 
 WhereOpt = Annotated[
     str | None,
     typer.Option("--where", "-w", help="Filter, e.g. 'action:REJECT and dstport:(22 or 3389)'."),
 ]
-SinceOpt = Annotated[
-    str | None, typer.Option(help="Start: 24h, 7d, now-15m, an ISO date or time (UTC).")
-]
+SinceOpt = Annotated[str | None, typer.Option(help=f"Start: {TIME_HELP}.")]
 UntilOpt = Annotated[str | None, typer.Option(help="End (exclusive), like --since.")]
 ByOpt = Annotated[str, typer.Option("--by", help="Rank by count, bytes or packets.")]
 

@@ -37,7 +37,7 @@ from flowscope.query.model import (
     TopResult,
 )
 from flowscope.query.reports import REPORTS, ReportResult, run_report
-from flowscope.query.timerange import TimeRange, parse_range
+from flowscope.times import TimeRange, parse_range
 
 __all__ = [
     "REPORTS",

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flowscope.errors import QueryError
+from flowscope.query.intervals import MAX_BUCKETS, auto_interval, format_interval
 from flowscope.query.model import HistQuery, HistResult, Series, Totals
-from flowscope.query.timerange import MAX_BUCKETS, auto_interval, format_interval
 
 
 def epoch(t: datetime) -> int:

@@ -13,6 +13,7 @@ from flowscope.errors import QueryError
 from flowscope.query.fields import QUERY_FIELDS, resolve
 from flowscope.query.fields import columns as column_names
 from flowscope.query.filter import and_all, parse_filter
+from flowscope.query.intervals import parse_interval
 from flowscope.query.model import (
     DEFAULT_COLUMNS,
     HistQuery,
@@ -23,7 +24,7 @@ from flowscope.query.model import (
     TopQuery,
     check_metric,
 )
-from flowscope.query.timerange import parse_interval, parse_range
+from flowscope.times import parse_range
 
 
 def split_names(values: str | Sequence[str] | None) -> list[str]:

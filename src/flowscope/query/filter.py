@@ -33,7 +33,7 @@ from typing import Literal, TypeAlias
 
 from flowscope.errors import QueryError, UsageError
 from flowscope.query.fields import PROTOCOL_BY_NAME, QueryField, lookup, resolve
-from flowscope.query.timerange import TIME_HELP, parse_time
+from flowscope.times import TIME_HELP, parse_time
 
 Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 Value: TypeAlias = int | str | datetime

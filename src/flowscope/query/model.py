@@ -21,7 +21,8 @@ from typing import Any, Literal, TypeAlias, TypeVar
 from flowscope.errors import QueryError
 from flowscope.query.fields import QUERY_FIELDS, QueryField, resolve
 from flowscope.query.filter import Node, and_all
-from flowscope.query.timerange import TimeRange, format_interval
+from flowscope.query.intervals import format_interval
+from flowscope.times import TimeRange
 
 Metric = Literal["count", "bytes", "packets"]
 METRICS: tuple[Metric, ...] = ("count", "bytes", "packets")

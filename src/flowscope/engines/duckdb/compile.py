@@ -35,8 +35,8 @@ from flowscope.query.filter import (
     Range,
     Wildcard,
 )
-from flowscope.query.timerange import TimeRange
 from flowscope.schema import quote
+from flowscope.times import TimeRange
 
 MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 

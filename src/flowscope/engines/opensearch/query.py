@@ -50,7 +50,7 @@ from flowscope.query.model import (
     series_label,
     summary_from_top,
 )
-from flowscope.query.timerange import TimeRange
+from flowscope.times import TimeRange
 
 DATE_FORMAT = "strict_date_optional_time"
 MATCH_ALL: dict[str, Any] = {"match_all": {}}

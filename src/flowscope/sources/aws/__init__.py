@@ -17,8 +17,9 @@ from datetime import timedelta
 
 from flowscope.errors import UsageError
 from flowscope.sources.aws.cloudwatch import OVERLAP, CloudWatchSource
-from flowscope.sources.aws.common import WORKERS, Aws, Window
+from flowscope.sources.aws.common import WORKERS, Aws
 from flowscope.sources.aws.s3 import S3Source
+from flowscope.times import TimeRange
 
 SCHEMES = ("cloudwatch://", "s3://")
 
@@ -28,7 +29,6 @@ __all__ = [
     "Aws",
     "CloudWatchSource",
     "S3Source",
-    "Window",
     "open_source",
 ]
 
@@ -40,7 +40,7 @@ def is_remote(arg: str) -> bool:
 def open_source(
     url: str,
     aws: Aws,
-    window: Window,
+    window: TimeRange,
     streams: tuple[str, ...] = (),
     overlap: timedelta = OVERLAP,
     workers: int = WORKERS,

@@ -55,13 +55,12 @@ from flowscope.sources.aws.common import (
     Aws,
     Emit,
     FailedUnit,
-    Window,
     call,
     error_code,
     fan_out,
-    iso,
     now_ms,
 )
+from flowscope.times import TimeRange, iso
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +292,7 @@ class CloudWatchSource:
         self,
         url: str,
         aws: Aws,
-        window: Window,
+        window: TimeRange,
         streams: tuple[str, ...] = (),
         overlap: timedelta = OVERLAP,
         workers: int = WORKERS,
@@ -437,7 +436,7 @@ class CloudWatchSource:
         started: int,
         emit: Emit[Unit],
     ) -> None:
-        since, until = self.window.since_ms, self.window.until_ms
+        since, until = self.window.start_ms, self.window.end_ms
         start = since if since is not None else (cursor.lo if cursor.lo is not None else 0)
         # Events ingested up to `mark` are visible by the time this run reads (SETTLE covers
         # CloudWatch's short visibility lag and clock skew); those ingested later and loaded

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import logging
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import boto3
@@ -232,74 +230,6 @@ def _where(aws: Aws, service: str) -> str:
 
 # --- Time windows -------------------------------------------------------------------------
 
-_REL = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w|wk)$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_when(text: str, option: str, now: datetime | None = None) -> datetime:
-    """A point in time from ``30m``, ``24h``, ``7d`` (ago), an ISO date/time, or epoch seconds.
-
-    Times without a zone are UTC, as in AWS.
-    """
-    now = now or datetime.now(UTC)
-    value = text.strip().lower()
-    if value == "now":
-        return now
-    m = _REL.match(value)
-    if m:
-        return now - timedelta(seconds=float(m.group(1)) * _UNIT[m.group(2)[0]])
-    if value.isdigit() and len(value) >= 9:
-        n = int(value)
-        return datetime.fromtimestamp(n / 1000 if len(value) >= 13 else n, UTC)
-    try:
-        when = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
-    except ValueError:
-        raise UsageError(
-            f"{option} {text!r} is not a time",
-            hint="use a duration ago like 30m, 24h, 7d, a date like 2024-06-01, "
-            "or a time like 2024-06-01T12:00Z",
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Window:
-    """[since, until) in UTC; either end may be open."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-
-    @classmethod
-    def parse(cls, since: str | None, until: str | None, now: datetime | None = None) -> Window:
-        now = now or datetime.now(UTC)
-        s = parse_when(since, "--since", now) if since else None
-        u = parse_when(until, "--until", now) if until else None
-        if s and u and s >= u:
-            raise UsageError(f"--since {since} is not before --until {until}")
-        return cls(s, u)
-
-    @property
-    def since_ms(self) -> int | None:
-        return None if self.since is None else int(self.since.timestamp() * 1000)
-
-    @property
-    def until_ms(self) -> int | None:
-        return None if self.until is None else int(self.until.timestamp() * 1000)
-
-    def describe(self) -> str:
-        if not self.since and not self.until:
-            return "all time"
-        a = iso(self.since) if self.since else "the beginning"
-        b = iso(self.until) if self.until else "now"
-        return f"{a} to {b}"
-
-
-def iso(when: datetime | int) -> str:
-    """``2024-06-01T12:00:00Z`` from a datetime or epoch milliseconds."""
-    if isinstance(when, int):
-        when = datetime.fromtimestamp(when / 1000, UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def now_ms() -> int:
     return int(time.time() * 1000)
@@ -370,14 +300,3 @@ def fan_out(
             with suppress(queue.Empty):
                 q.get(timeout=0.05)
         pool.shutdown(wait=True)
-
-
-def parse_duration(text: str, option: str) -> timedelta:
-    """``90``/``90s``, ``5m``, ``2h``, ``1d`` as a duration (a bare number is seconds)."""
-    value = text.strip().lower()
-    if value.replace(".", "", 1).isdigit():
-        return timedelta(seconds=float(value))
-    m = _REL.match(value)
-    if not m:
-        raise UsageError(f"{option} {text!r} is not a duration", hint="e.g. 30s, 5m, 1h")
-    return timedelta(seconds=float(m.group(1)) * _UNIT[m.group(2)[0]])

@@ -43,12 +43,12 @@ from flowscope.sources.aws.common import (
     RESUME,
     WORKERS,
     Aws,
-    Window,
     call,
     error_code,
     translate,
 )
 from flowscope.sources.files import read_stream
+from flowscope.times import TimeRange
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +104,13 @@ def key_time(key: str) -> datetime | None:
         return None
 
 
-def in_window(key: str, window: Window) -> bool:
+def in_window(key: str, window: TimeRange) -> bool:
     t = key_time(key)
     if t is None:
         return True
-    if window.until is not None and t >= window.until:
+    if window.end is not None and t >= window.end:
         return False
-    return not (window.since is not None and t + timedelta(minutes=5) <= window.since)
+    return not (window.start is not None and t + timedelta(minutes=5) <= window.start)
 
 
 def day_prefix(day: date, hive: bool) -> str:
@@ -183,7 +183,7 @@ class MarkerUnit:
 class S3Source:
     """``s3://bucket/prefix``: flow-log objects (gzip text or Parquet) under a prefix."""
 
-    def __init__(self, url: str, aws: Aws, window: Window, workers: int = WORKERS) -> None:
+    def __init__(self, url: str, aws: Aws, window: TimeRange, workers: int = WORKERS) -> None:
         rest = url[len(SCHEME) :]
         self.bucket, _, prefix = rest.partition("/")
         if not self.bucket:
@@ -260,9 +260,9 @@ class S3Source:
 
     def _days(self, root: Root, now: datetime) -> list[date]:
         """The days to list: those of the window, else every day folder that exists."""
-        if self.window.since is not None:
-            first = (self.window.since - timedelta(hours=1)).date()
-            last = ((self.window.until or now) + timedelta(hours=1)).date()
+        if self.window.start is not None:
+            first = (self.window.start - timedelta(hours=1)).date()
+            last = ((self.window.end or now) + timedelta(hours=1)).date()
             return [first + timedelta(days=n) for n in range((last - first).days + 1)]
         days = []
         for y in self._children(root.prefix):
@@ -276,8 +276,8 @@ class S3Source:
                             days.append(date(ny, nm, nd))
                         except ValueError:
                             continue
-        if self.window.until is not None:
-            days = [d for d in days if d <= self.window.until.date()]
+        if self.window.end is not None:
+            days = [d for d in days if d <= self.window.end.date()]
         return sorted(days)
 
     def groups(self, root: Root, complete: set[str], now: datetime) -> Iterator[Group]:
