@@ -573,8 +573,8 @@ class Load:
     def append(self, parsed: Parsed, source: str | None = None) -> None:
         table = parsed.table
         if table.num_rows:
-            if self._pending and self._pending[0].schema != table.schema:
-                self.flush()
+            # (a change of columns does not flush: a small load writes nothing before it
+            # finishes, so its failure cannot take the loads of its group down with it)
             self._pending.append(table)
             self._pending_rows += table.num_rows
             self.rows += table.num_rows
@@ -596,8 +596,15 @@ class Load:
         if not self._pending:
             return
         self._start_writing()
-        batch = enrich(pa.concat_tables(self._pending))
+        by_schema: dict[pa.Schema, list[pa.Table]] = {}
+        for part in self._pending:
+            by_schema.setdefault(part.schema, []).append(part)
         self._pending, self._pending_rows = [], 0
+        for i, same in enumerate(by_schema.values()):
+            self._store(pa.concat_tables(same), background and i == len(by_schema) - 1)
+
+    def _store(self, pending: pa.Table, background: bool) -> None:
+        batch = enrich(pending)
         self.wait()
         names = set(batch.column_names)
         keep = [
