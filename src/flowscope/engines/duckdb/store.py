@@ -362,6 +362,9 @@ class DuckWriter:
     def _open(self) -> None:
         con = self.store._connect(False, self.store.lock_timeout)
         _run(con, "SET preserve_insertion_order = false")
+        # One transaction: a first ingest killed here leaves the whole schema or none of it
+        # (not, say, ``layouts`` without ``loads``, which every read would then stumble on).
+        con.begin()
         for ddl in _DDL:
             _run(con, ddl)
         _run(con, "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
@@ -371,6 +374,7 @@ class DuckWriter:
             "AND database_name = current_database()",
         ):
             _run(con, flows_view_sql([]))
+        con.commit()
         self._identities = {
             str(i): int(n)
             for i, n in _run(con, "SELECT identity, load_id FROM loads WHERE identity NOT NULL")
