@@ -348,6 +348,7 @@ def _stdin_killed(engine: Engine, data: bytes) -> None:
     """``flowscope ingest -`` fed ``data`` and never closed (so it cannot finish), killed once
     it has started to write (the cluster) or after 3 s (DuckDB keeps a load this small in
     memory until it ends)."""
+    before = engine.flows()
     proc = subprocess.Popen(
         [sys.executable, "-m", "flowscope", "ingest", "-", "--store", engine.url],
         stdin=subprocess.PIPE,
@@ -358,7 +359,6 @@ def _stdin_killed(engine: Engine, data: bytes) -> None:
     try:
         proc.stdin.write(data)
         proc.stdin.flush()
-        before = engine.flows()
         if engine.kind == "duckdb":
             time.sleep(3)
         deadline = time.monotonic() + 60
