@@ -127,7 +127,8 @@ CLUSTER_KEEPS_KILLED_RECORDS = pytest.param(
             strict=True,
             reason="a killed load's records stay searchable on the cluster until the same input "
             "is loaded again; an input read from stdin has no identity when its load starts, so "
-            "its records are never rolled back (engines/opensearch/writer.py: roll_back_dead)",
+            "its records are never rolled back, and the same content from a file then adds them "
+            "a second time (engines/opensearch/writer.py: roll_back_dead)",
         ),
     ],
 )
