@@ -866,8 +866,8 @@ class Load:
     def append(self, parsed: Parsed, source: str | None = None) -> None:
         table = parsed.table
         if table.num_rows:
-            if self._pending and self._pending[0].schema != table.schema:
-                self.flush()
+            # (a change of columns does not flush: a small load writes nothing before it
+            # finishes, so its failure cannot take the loads of its group down with it)
             self._pending.append(table)
             self._pending_rows += table.num_rows
             self.rows += table.num_rows
