@@ -171,6 +171,18 @@ def test_long_lines_between_records_keep_line_numbers(tmp_path: Path, store_path
     assert query(store_path, "SELECT bytes FROM flows ORDER BY bytes") == [(101,), (102,), (103,)]
 
 
+def test_a_wide_bad_line_is_stored_clipped(tmp_path: Path, store_path: Path) -> None:
+    """300 lines of 1 MiB, each a reject, took 2.4 GB of RSS: each kept its whole text."""
+    f = tmp_path / "wide.log"
+    f.write_bytes(rec(1) + (b"x " * 300_000 + b"x\n") * 3)
+    r = ingest(store_path, f)
+    assert r.returncode == 3, r.stderr
+    assert query(store_path, "SELECT line, reason, raw FROM rejects ORDER BY line") == [
+        (n, "300001 fields, expected 14 (default format (v2))", ("x " * 256)[:512])
+        for n in (2, 3, 4)
+    ]
+
+
 def test_gzipped_newlines_load_nothing_and_fail_nothing(tmp_path: Path, store_path: Path) -> None:
     bomb = gz_of(tmp_path / "newlines.gz", b"\n", 32 * MiB)
     r = ingest(store_path, bomb)

@@ -35,6 +35,9 @@ MAX_BLOCK_LINES = 1 << 17
 _READ_SIZE = MAX_LINE  # no chunk, read or decompressed, is longer than a line may be
 _SNIFF = 8192
 _REJECT_TEXT = 200
+#: The raw text of a reject is cut to this many characters: the store holds up to 500,000
+#: rejects before it writes them, so their size bounds memory too.
+MAX_REJECT_TEXT = 512
 
 
 def sniff(head: bytes) -> str:
@@ -116,6 +119,8 @@ class TextReader:
                     parser = BlockParser(self.layout)
                 for piece, line in _pieces(block, first_line, MAX_BLOCK_LINES, count):
                     parsed = parser.parse(piece, line)
+                    if parsed.rejects:
+                        parsed.rejects = _clipped(parsed.rejects)
                     if item.rejects:
                         parsed.rejects = sorted(item.rejects + parsed.rejects, key=_by_line)
                         item.rejects = []
@@ -155,6 +160,17 @@ class _Block:
     line: int
     lines: int  # newlines in ``data``
     rejects: list[Reject] = field(default_factory=list)
+
+
+def _clipped(rejects: list[Reject]) -> list[Reject]:
+    """``rejects`` with their text cut to :data:`MAX_REJECT_TEXT` characters.
+
+    A bad line may be up to 1 MiB long, and the store holds many rejects before writing them.
+    """
+    return [
+        r if len(r.raw) <= MAX_REJECT_TEXT else Reject(r.line, r.reason, r.raw[:MAX_REJECT_TEXT])
+        for r in rejects
+    ]
 
 
 def _by_line(r: Reject) -> int:
