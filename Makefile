@@ -51,6 +51,7 @@ test: lint typecheck unit
 
 bench: setup
 	$(PY) bench/ingest.py
+	$(PY) bench/memory.py
 	$(PY) bench/query.py
 	$(PY) bench/s3.py
 	$(PY) bench/opensearch.py

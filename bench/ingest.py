@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import zlib
 from pathlib import Path
 
 import duckdb
+import rss
 
 from flowscope.demo.generate import write_benchmark_file
 
@@ -117,19 +117,11 @@ def startup() -> float:
 
 
 def flowscope_ingest(path: Path, store: Path) -> tuple[float, int]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "flowscope", "-s", str(store), "ingest", "-q", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.perf_counter() - t
-    if proc.returncode != 0:
-        raise SystemExit(f"flowscope ingest failed: {proc.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, max(peak, before)
+    """(seconds, peak RSS in KiB) of ``flowscope ingest`` (see rss.py for how RSS is read)."""
+    run = rss.run([sys.executable, "-m", "flowscope", "-s", str(store), "ingest", "-q", str(path)])
+    if run.returncode != 0:
+        raise SystemExit(f"flowscope ingest failed: {run.stderr}")
+    return run.seconds, run.peak_rss // 1024
 
 
 def main() -> None:

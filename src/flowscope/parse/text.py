@@ -10,6 +10,7 @@ records of the block are kept. Clean data never pays for the careful path.
 from __future__ import annotations
 
 import ipaddress
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -200,6 +201,12 @@ class BlockParser:
 
     def parse(self, block: bytes, first_line: int) -> Parsed:
         """Parse ``block`` (whole lines, the first being line ``first_line`` of its source)."""
+        if not _is_utf8(block):
+            # Arrow's CSV reader decodes a row with the wrong field count before handing it to
+            # ``invalid_row_handler``; bytes that are not UTF-8 make that decode fail inside the
+            # reader, which prints the error and its traceback on stderr ("Exception ignored
+            # in ... _handle_invalid_row") and gives up. Such text goes line by line instead.
+            return self._line_by_line(block, first_line)
         fast = self._fast(block)
         if fast is not None:
             return Parsed(fast)
@@ -371,6 +378,17 @@ class BlockParser:
         )
         parsed.rejects = sorted(rejects + parsed.rejects, key=lambda r: r.line)
         return parsed
+
+
+def _is_utf8(block: bytes) -> bool:
+    """Whether ``block`` is valid UTF-8 (Arrow's validation, without copying the bytes)."""
+    offsets = pa.py_buffer(struct.pack("<2q", 0, len(block)))
+    text = pa.Array.from_buffers(pa.large_utf8(), 1, [None, offsets, pa.py_buffer(block)])
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _string_columns(rows: Iterable[list[str]], width: int) -> list[pa.Array]:
