@@ -1,11 +1,12 @@
-"""The query layer: questions asked of a store, answered as plain data.
+"""The query layer: questions asked of a store, answered as plain data, whatever the engine.
 
-What it holds: the filter language (:mod:`.filter`, a KQL subset parsed to a backend-neutral
-tree), the queryable fields (:mod:`.fields`), time ranges (:mod:`.timerange`), the requests,
-results and backend contract (:mod:`.model`), requests built from user text (:mod:`.build`),
-canned reports (:mod:`.reports`), and the DuckDB backend (:mod:`.duck`, compiling through
-:mod:`.duck_sql`). The CLI, the JSON API and the dashboard all go through
-:class:`~flowscope.query.model.Backend`; an OpenSearch backend implements the same class.
+What it holds: the filter language (:mod:`.filter`, a KQL subset parsed to an engine-neutral
+tree), the queryable fields (:mod:`.fields`), histogram intervals (:mod:`.intervals`) and
+buckets (:mod:`.buckets`), the search cursor (:mod:`.cursor`), the requests, results and
+backend contract (:mod:`.model`), requests built from user text (:mod:`.build`), canned reports
+(:mod:`.reports`) and the overview (:mod:`.overview`). Each engine in :mod:`flowscope.engines`
+implements :class:`~flowscope.query.model.Backend`; the CLI, the JSON API and the dashboard
+all go through it. Times come from :mod:`flowscope.times`.
 """
 
 from __future__ import annotations
