@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,11 +25,16 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_top_json_is_sorted_by_the_metric(store: str) -> None:
     r = run_flowscope("-s", store, "top", "dstport", "--by", "bytes", "-n", "3", "--json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout) == [
+    data = json.loads(r.stdout)
+    assert data["rows"] == [
         {"value": 443, "count": 4, "bytes": 21000, "packets": 38},
         {"value": 22, "count": 2, "bytes": 9120, "packets": 42},
         {"value": 50000, "count": 1, "bytes": 2400, "packets": 8},
     ]
+    assert (data["fields"], data["by"]) == (["dstport"], "bytes")
+    assert data["total"]["count"] == sum(r["count"] for r in data["rows"]) + (
+        data["other"]["count"] + data["missing"]["count"]
+    )
 
 
 def test_top_table_and_csv(store: str) -> None:
@@ -58,7 +64,9 @@ def test_top_with_cidr_json(store: str) -> None:
         "--json",
     )
     # ::ffff:10.0.1.5 is in 10.0.0.0/16 too; 10.0.3.3's flow is UDP
-    assert json.loads(r.stdout) == [{"value": 443, "count": 4, "bytes": 21000, "packets": 38}]
+    assert json.loads(r.stdout)["rows"] == [
+        {"value": 443, "count": 4, "bytes": 21000, "packets": 38}
+    ]
 
 
 def test_hist_json_and_terminal(store: str) -> None:
@@ -67,22 +75,19 @@ def test_hist_json_and_terminal(store: str) -> None:
     r = run_flowscope(*args, *span, "--json")
     assert r.returncode == 0, r.stderr
     # the flow of 06:14:20-06:15:20 overlaps the range: it counts in the range's first bucket
-    assert json.loads(r.stdout) == [
-        {
-            "time": "2024-06-10T06:15:00+00:00",
-            "key": "ACCEPT",
-            "count": 2,
-            "bytes": 15700,
-            "packets": 25,
-        },
-        {
-            "time": "2024-06-10T06:16:00+00:00",
-            "key": "REJECT",
-            "count": 1,
-            "bytes": 120,
-            "packets": 2,
-        },
+    data = json.loads(r.stdout)
+    assert data["times"] == ["2024-06-10T06:15:00+00:00", "2024-06-10T06:16:00+00:00"]
+    assert (data["interval"], data["split"]) == ("1m", "action")
+    assert [(s["label"], s["count"], s["bytes"], s["packets"]) for s in data["series"]] == [
+        ("ACCEPT", [2, 0], [15700, 0], [25, 0]),
+        ("REJECT", [0, 1], [0, 120], [0, 2]),
     ]
+    csv = run_flowscope(*args, *span, "--csv")
+    assert csv.stdout == (
+        "time,key,count,bytes,packets\n"
+        "2024-06-10T06:15:00+00:00,ACCEPT,2,15700,25\n"
+        "2024-06-10T06:16:00+00:00,REJECT,1,120,2\n"
+    )
     table = run_flowscope(*args, *span)
     assert "count per 1m, 2024-06-10 06:15 to 2024-06-10 06:17 UTC" in table.stdout
     assert "2024-06-10 06:15 │     2 │ ██████████████████████████████" in table.stdout
@@ -95,22 +100,23 @@ def test_search_pages_through_the_cursor(store: str) -> None:
         "-s", store, "search", "--where", "dstaddr:2600:1f18::/32 or bytes >= 9000", "--limit", "1",
         "--columns", "srcaddr,bytes", "--json",
     )  # fmt: skip
-    assert json.loads(r.stdout) == [{"srcaddr": "2600:1f18:1234::5", "bytes": 2400}]
+    assert json.loads(r.stdout)["rows"] == [{"srcaddr": "2600:1f18:1234::5", "bytes": 2400}]
     cursor = r.stderr.split("--cursor ")[1].split()[0]
     more = run_flowscope(
         "-s", store, "search", "--where", "dstaddr:2600:1f18::/32 or bytes >= 9000", "--limit", "5",
         "--columns", "srcaddr,bytes", "--json", "--cursor", cursor,
     )  # fmt: skip
-    assert json.loads(more.stdout) == [
+    assert json.loads(more.stdout)["rows"] == [
         {"srcaddr": "203.0.113.9", "bytes": 9000},
         {"srcaddr": "10.0.1.5", "bytes": 15000},
     ]
+    assert json.loads(more.stdout)["next_cursor"] is None
     assert "next page" not in more.stderr
 
 
 def test_report_summary_metrics(store: str) -> None:
     talkers = run_flowscope("-s", store, "report", "talkers", "-n", "1", "--json")
-    assert json.loads(talkers.stdout) == [
+    assert json.loads(talkers.stdout)["result"]["rows"] == [
         {"srcaddr": "10.0.1.5", "dstaddr": "52.94.1.10", "count": 2, "bytes": 20000, "packets": 30}
     ]
     table = run_flowscope("-s", store, "report", "ssh-rdp")
@@ -118,7 +124,7 @@ def test_report_summary_metrics(store: str) -> None:
     summary = run_flowscope("-s", store, "summary", "action", "--csv")
     assert summary.stdout == "value,count,share\nACCEPT,8,0.7273\nREJECT,2,0.1818\n"
     metrics = run_flowscope("-s", store, "metrics", "--where", "protocol:udp", "--json")
-    assert json.loads(metrics.stdout) == [
+    assert json.loads(metrics.stdout) == (
         {
             "count": 2,
             "bytes": 156,
@@ -128,7 +134,7 @@ def test_report_summary_metrics(store: str) -> None:
             "first": "2024-06-10T06:19:20+00:00",
             "last": "2024-06-10T07:14:20+00:00",
         }
-    ]
+    )
 
 
 def test_mistakes_are_one_line_with_a_caret(store: str) -> None:
@@ -174,3 +180,28 @@ def test_serve_answers_json_on_loopback(store: str, tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def test_json_is_what_the_api_answers(store: str) -> None:
+    """One data function, two renderings: each command's --json is the API's ``data``."""
+    from flowscope.api import create_app
+    from flowscope.engines import open_store
+    from tests.test_api import local
+
+    top = {"field": "dstport", "by": "bytes", "size": 3}
+    pairs: list[tuple[str, str, dict[str, Any]]] = [
+        ("top dstport -n 3 --by bytes", "top", top),
+        ("top srcaddr dstaddr -n 2", "top", {"field": "srcaddr,dstaddr", "size": 2}),
+        ("hist --interval 5m --split action", "hist", {"interval": "5m", "split": "action"}),
+        ("search -n 2 --columns srcaddr,bytes", "search", {"columns": "srcaddr,bytes", "size": 2}),
+        ("summary action", "summary", {"field": "action"}),
+        ("metrics", "metrics", {}),
+        ("report talkers -n 2", "reports/talkers", {"size": 2}),
+    ]
+    with local(create_app(open_store(store))) as api:
+        for args, path, params in pairs:
+            cli = run_flowscope("-s", store, *args.split(), "--since", "all", "--json")
+            assert cli.returncode == 0, (args, cli.stderr)
+            answer = api.get(f"/api/{path}", params={"from": "all", **params})
+            assert answer.status_code == 200, (path, answer.text)
+            assert json.loads(cli.stdout) == answer.json()["data"], args

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -59,6 +60,11 @@ def print_rows(
         sys.stdout.write(render.to_csv(columns, rows))
     else:
         out.print(render.rich_table(columns, rows, title))
+
+
+def print_data(data: object) -> None:
+    """``--json``: what the JSON API answers in ``data`` for the same question, as it is."""
+    sys.stdout.write(json.dumps(data, indent=2, default=render.plain) + "\n")
 
 
 #: Inputs already loaded are named up to this many; ``--debug`` names every one.

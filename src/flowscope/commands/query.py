@@ -17,7 +17,16 @@ from rich.table import Table
 from rich.text import Text
 
 from flowscope import render, settings
-from flowscope.commands.common import CsvOpt, JsonOpt, StoreOpt, err, out, print_rows, store_url
+from flowscope.commands.common import (
+    CsvOpt,
+    JsonOpt,
+    StoreOpt,
+    err,
+    out,
+    print_data,
+    print_rows,
+    store_url,
+)
 from flowscope.errors import QueryError
 from flowscope.query import build
 from flowscope.query.intervals import format_interval
@@ -102,16 +111,21 @@ def _top_table(result: TopResult, title: str) -> Table:
 
 
 def _print_top(result: TopResult, title: str, as_json: bool, as_csv: bool) -> None:
-    if as_json or as_csv:
+    if as_json:
+        print_data(result.to_dict())
+    elif as_csv:
         head = ["value"] if len(result.fields) == 1 else list(result.fields)
         rows = [(*r.key, r.totals.count, r.totals.bytes, r.totals.packets) for r in result.rows]
-        print_rows([*head, "count", "bytes", "packets"], rows, as_json, as_csv)
+        print_rows([*head, "count", "bytes", "packets"], rows, False, True)
     else:
         out.print(_top_table(result, title))
 
 
 def _print_hist(result: HistResult, as_json: bool, as_csv: bool, by: Metric = "count") -> None:
-    if as_json or as_csv:
+    if as_json:
+        print_data(result.to_dict())
+        return
+    if as_csv:
         cols = ["time", *(["key"] if result.split else []), "count", "bytes", "packets"]
         rows: list[tuple[Any, ...]] = []
         for i, when in enumerate(result.times):
@@ -119,7 +133,7 @@ def _print_hist(result: HistResult, as_json: bool, as_csv: bool, by: Metric = "c
                 if s.count[i]:
                     key = [s.label] if result.split else []
                     rows.append((when, *key, s.count[i], s.bytes[i], s.packets[i]))
-        print_rows(cols, rows, as_json, as_csv)
+        print_rows(cols, rows, False, True)
         return
     if not result.times:
         out.print("no flows in the range")
@@ -207,7 +221,10 @@ def search(
         q = build.search_query(columns, sort, limit, cursor, build.make_scope(where, since, until))
         result = _backend(store).search(q)
     title = f"{len(result.rows):,} of {result.total:,} flows"
-    print_rows(result.columns, result.rows, as_json, as_csv, title=title)
+    if as_json:
+        print_data(result.to_dict())
+    else:
+        print_rows(result.columns, result.rows, False, as_csv, title=title)
     if result.next_cursor:
         err.print(f"next page: --cursor {result.next_cursor}", highlight=False)
 
@@ -230,10 +247,13 @@ def summary(
         f"{result.field}: {result.distinct:,} distinct values, "
         f"{result.missing:,} of {result.total:,} flows without one"
     )
+    if as_json:
+        print_data(result.to_dict())
+        return
     rows: list[tuple[object, ...]] = [(v, c, round(s, 4)) for v, c, s in result.values]
-    if not (as_json or as_csv):
+    if not as_csv:
         out.print(title, highlight=False)
-    print_rows(["value", "count", "share"], rows, as_json, as_csv)
+    print_rows(["value", "count", "share"], rows, False, as_csv)
 
 
 def metrics(
@@ -248,7 +268,10 @@ def metrics(
     with _explain(where):
         result = _backend(store).metrics(build.metrics_query(build.make_scope(where, since, until)))
     data = result.to_dict()
-    print_rows(list(data), [tuple(data.values())], as_json, as_csv)
+    if as_json:
+        print_data(data)
+    else:
+        print_rows(list(data), [tuple(data.values())], False, as_csv)
 
 
 def report(
@@ -266,7 +289,9 @@ def report(
         scope: Scope = build.make_scope(where, since, until)
         answer = run_report(_backend(store), name, scope, size)
     result = answer.result
-    if isinstance(result, TopResult):
+    if as_json:
+        print_data(answer.to_dict())
+    elif isinstance(result, TopResult):
         _print_top(result, f"{answer.report.title}: {answer.report.question}", as_json, as_csv)
     else:
         if not (as_json or as_csv):
