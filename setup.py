@@ -10,10 +10,13 @@ Editable installs (``pip install -e .``) never build the page: ``make`` does.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
@@ -30,7 +33,20 @@ WEB_SOURCES = (
     "vite.config.ts",
     "tsconfig.json",
 )
-SKIP_ENV = "FLOWSCOPE_SKIP_WEB_BUILD"
+
+
+def _settings() -> Any:
+    """flowscope.settings, read from its file: the settings are declared once, there."""
+    spec = importlib.util.spec_from_file_location("_flowscope_settings", ROOT_SETTINGS)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (dataclasses look their module up)
+    spec.loader.exec_module(module)
+    return module
+
+
+ROOT_SETTINGS = Path(__file__).parent / "src" / "flowscope" / "settings.py"
+SKIP_ENV: str = _settings().SKIP_WEB_BUILD.env
 
 
 def page_is_fresh() -> bool:

@@ -55,3 +55,19 @@ def test_an_unparseable_store_url_is_a_usage_error(cli: Cli, url: str) -> None:
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("error: store URL ")
     assert "unexpected error" not in r.stderr and "s3cret" not in r.stderr
+
+
+def test_readme_lists_every_setting_as_declared() -> None:
+    """Settings are declared once (flowscope.settings); the README's table is theirs."""
+    from flowscope import settings
+    from tests.conftest import run_flowscope
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert settings.table() in readme
+    for s in settings.ALL:
+        if s.flag:  # the flag exists and names its variable in --help
+            command, flag = s.flag.rsplit(" ", 1) if " " in s.flag else ("", s.flag)
+            shown = run_flowscope(*command.split(), "--help", env={"COLUMNS": "300"})
+            assert flag in shown.stdout, s
+            if command:
+                assert s.env in shown.stdout, s

@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from flowscope import settings
 from flowscope.engines import backend_for
 from flowscope.errors import (
     FlowscopeError,
@@ -46,8 +47,8 @@ from flowscope.web.access import Access, AccessMiddleware
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 10.0
-DEFAULT_ROW_CAP = 10_000
+DEFAULT_TIMEOUT = settings.SERVE_TIMEOUT.number()
+DEFAULT_ROW_CAP = int(settings.SERVE_ROW_CAP.number())
 MAX_PANELS = 24
 LOOPBACK = Access()
 

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from flowscope import render
+from flowscope import render, settings
 from flowscope.commands import aws as aws_cmd
 from flowscope.commands import query as query_cmd
 from flowscope.commands.common import (
@@ -24,6 +24,7 @@ from flowscope.commands.common import (
     StoreOpt,
     err,
     layout_option,
+    option,
     out,
     print_rows,
     report,
@@ -32,8 +33,6 @@ from flowscope.commands.common import (
     store_url,
 )
 from flowscope.engines import backend_for, open_duck_store, open_store
-from flowscope.engines.duckdb.admin import DEFAULT_ROW_CAP as SQL_ROW_CAP
-from flowscope.engines.duckdb.admin import DEFAULT_TIMEOUT as SQL_TIMEOUT
 from flowscope.errors import FlowscopeError
 from flowscope.schema import DERIVED, FIELDS
 
@@ -133,10 +132,12 @@ def sql(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
-    timeout: Annotated[
-        float, typer.Option(help="Seconds the query may run.", min=0.001)
-    ] = SQL_TIMEOUT,
-    row_cap: Annotated[int, typer.Option(help="Most rows to print.", min=1)] = SQL_ROW_CAP,
+    timeout: Annotated[float, option(settings.SQL_TIMEOUT, min=0.001)] = (
+        settings.SQL_TIMEOUT.number()
+    ),
+    row_cap: Annotated[int, option(settings.SQL_ROW_CAP, min=1)] = int(
+        settings.SQL_ROW_CAP.number()
+    ),
     no_limits: Annotated[
         bool, typer.Option("--no-limits", help="No time limit and no row cap.")
     ] = False,

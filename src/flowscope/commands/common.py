@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -29,11 +29,19 @@ class State:
 
 state = State()
 
+
+def option(setting: settings.Setting, *names: str, **kwargs: Any) -> Any:
+    """A typer option for ``setting``: its flag, environment variable and help, declared once
+    in :mod:`flowscope.settings`."""
+    flag = (setting.flag or "").split()[-1:]
+    return typer.Option(
+        *(names or flag), envvar=setting.env, help=setting.help, show_envvar=True, **kwargs
+    )
+
+
 StoreOpt = Annotated[
     str | None,
-    typer.Option(
-        "--store", "-s", envvar=settings.STORE.env, help=settings.STORE.help, show_default=False
-    ),
+    option(settings.STORE, "--store", "-s", show_default=False),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]

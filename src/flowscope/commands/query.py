@@ -22,6 +22,7 @@ from flowscope.commands.common import (
     JsonOpt,
     StoreOpt,
     err,
+    option,
     out,
     print_data,
     print_rows,
@@ -302,8 +303,12 @@ def report(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
-    timeout: Annotated[float, typer.Option(help="Seconds a query may run.")] = 10.0,
-    row_cap: Annotated[int, typer.Option(help="Most rows one query may return.")] = 10_000,
+    timeout: Annotated[float, option(settings.SERVE_TIMEOUT, min=0.001)] = (
+        settings.SERVE_TIMEOUT.number()
+    ),
+    row_cap: Annotated[int, option(settings.SERVE_ROW_CAP, min=1)] = int(
+        settings.SERVE_ROW_CAP.number()
+    ),
     cors: Annotated[
         list[str] | None, typer.Option(help="Allow this browser origin (CORS); repeatable.")
     ] = None,
@@ -314,22 +319,9 @@ def serve(
             f"Also {settings.ALLOW_HOSTS.env}, comma-separated."
         ),
     ] = None,
-    token_file: Annotated[
-        Path | None,
-        typer.Option(
-            envvar=settings.TOKEN_FILE.env,
-            help=f"Require the token in this file (or set {settings.TOKEN.env}).",
-            show_default=False,
-        ),
-    ] = None,
+    token_file: Annotated[Path | None, option(settings.TOKEN_FILE, show_default=False)] = None,
     trust_proxy_header: Annotated[
-        str | None,
-        typer.Option(
-            envvar=settings.TRUST_PROXY_HEADER.env,
-            help="Let in requests carrying this header, set by an authenticating reverse proxy "
-            "(e.g. X-Forwarded-User).",
-            show_default=False,
-        ),
+        str | None, option(settings.TRUST_PROXY_HEADER, show_default=False)
     ] = None,
     store: StoreOpt = None,
 ) -> None:

@@ -28,8 +28,6 @@ SANDBOX = (
     "SET allow_community_extensions = false",
     "SET lock_configuration = true",
 )
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_ROW_CAP = 10_000
 
 
 def run_sql(

@@ -17,6 +17,7 @@ from opensearchpy.exceptions import (
     TransportError,
 )
 
+from flowscope import settings
 from flowscope.engines.opensearch.url import StoreURL
 from flowscope.errors import ClusterUnreachable, StoreError
 
@@ -73,7 +74,7 @@ def explain(url: StoreURL, e: Exception, doing: str) -> StoreError:
     if isinstance(e, AuthenticationException):
         return StoreError(
             f"the cluster at {where} refused the credentials (401) while {doing}",
-            hint="check user:password in the URL, FLOWSCOPE_STORE_PASSWORD, or ?api_key=",
+            hint=f"check user:password in the URL, {settings.STORE_PASSWORD.env}, or ?api_key=",
         )
     if isinstance(e, TransportError):
         kind, reason = reason_of(e)

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from flowscope import settings
 from flowscope.errors import UsageError
-from flowscope.settings import Setting
 
 SCHEMES = {
     "opensearch": ("opensearch", False),
@@ -36,13 +36,6 @@ SCHEMES = {
 }
 DEFAULT_NAME = "vpcflow"
 DEFAULT_PORT = 9200
-
-PASSWORD = Setting(
-    "store_password",
-    "FLOWSCOPE_STORE_PASSWORD",
-    "",
-    "Password for an opensearch:// store URL that names a user but no password.",
-)
 
 _OPTIONS = {
     "api_key",
@@ -185,8 +178,8 @@ def parse_url(url: str) -> StoreURL:
         )
     user = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
-    if user is not None and password is None and PASSWORD.get():
-        password = PASSWORD.get()
+    if user is not None and password is None and settings.STORE_PASSWORD.get():
+        password = settings.STORE_PASSWORD.get()
     return StoreURL(
         product=product,
         tls=tls,
