@@ -17,6 +17,7 @@ import typer
 
 from flowscope import render, settings
 from flowscope.commands import aws as aws_cmd
+from flowscope.commands import opensearch as cluster_cmd
 from flowscope.commands import query as query_cmd
 from flowscope.commands.common import (
     CsvOpt,
@@ -250,7 +251,7 @@ def demo(
 # Command modules register themselves here, one line each.
 aws_cmd.register(app)
 query_cmd.register(app)
-__import__("flowscope.commands.opensearch", fromlist=["register"]).register(app)
+cluster_cmd.register(app)
 
 
 def main() -> None:
