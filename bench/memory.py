@@ -6,7 +6,9 @@ loads each with the real command in a fresh subprocess, one store per input:
 - ``zeros.gz``: N bytes of zeros, gzipped (a decompression bomb; refused as binary data);
 - ``one-line.txt``: N bytes of ``a`` with no newline (one line far over the 1 MiB limit);
 - ``newlines.gz``: N bytes of newlines, gzipped (a bomb of blank lines);
-- ``blank.txt``: N bytes of blank lines in plain text.
+- ``blank.txt``: N bytes of blank lines in plain text;
+- ``bad.log``: N records of about 600 bytes, each set aside (an address that is not one), so
+  the rejects themselves, not the text, are what could pile up.
 
 Beside them, the baselines: a normal default-format ``.log.gz`` of flow records whose
 decompressed size is about the largest hostile input's, ingested the same way, and ``gzip -dc
@@ -14,7 +16,7 @@ FILE > /dev/null`` on the biggest gzip input. Each row prints the process's peak
 ``ru_maxrss``, through :mod:`rss`'s launcher), its time, its exit code and what the store holds.
 
 Usage: ``python bench/memory.py [--quick] [--zeros-mb 2048] [--line-mb 2048] [--newlines-mb
-200] [--blank-mb 10] [--records N]``. ``--quick`` divides every size by 10.
+200] [--blank-mb 10] [--bad-lines 600000] [--records N]``. ``--quick`` divides every size by 10.
 """
 
 from __future__ import annotations
@@ -50,6 +52,17 @@ def write_repeated(path: Path, byte: bytes, size: int, gzipped: bool) -> None:
             f.write(comp.flush())
 
 
+BAD_LINE = b"2 123456789012 eni-1 not-an-address 10.0.0.2 1 2 6 1 40 1700000000 1700000060 ACCEPT"
+
+
+def write_bad(path: Path, lines: int) -> None:
+    """``lines`` records of ~600 bytes that each fail the address check."""
+    line = BAD_LINE + b" " + b"x" * (600 - len(BAD_LINE) - 2) + b"\n"
+    with path.open("wb") as f:
+        for done in range(0, lines, 1000):
+            f.write(line * min(1000, lines - done))
+
+
 def measure(cmd: list[str]) -> tuple[float, int, int, str]:
     """(seconds, peak RSS in bytes, exit code, last line of stderr) of one command."""
     r = rss.run(cmd)
@@ -76,6 +89,7 @@ def main() -> None:
     ap.add_argument("--line-mb", type=int, default=2048)
     ap.add_argument("--newlines-mb", type=int, default=200)
     ap.add_argument("--blank-mb", type=int, default=10)
+    ap.add_argument("--bad-lines", type=int, default=600_000)
     ap.add_argument("--records", type=int, help="records of the normal file (default: ~200 MB)")
     args = ap.parse_args()
     div = 10 if args.quick else 1
@@ -98,6 +112,9 @@ def main() -> None:
         t = time.perf_counter()
         for key, path, _, byte, gz in inputs:
             write_repeated(path, byte, sizes[key], gz)
+        bad = tmp / "bad.log"
+        write_bad(bad, args.bad_lines // div)
+        inputs_bad = [("bad", bad, f"{args.bad_lines // div:,} records set aside")]
         normal = tmp / "normal.log.gz"
         write_benchmark_file(normal, records)
         print(f"generated the inputs in {time.perf_counter() - t:.1f}s", file=sys.stderr)
@@ -108,6 +125,11 @@ def main() -> None:
             label = f"{sizes[key] / MB:,.0f} MiB of {what} ({path.stat().st_size / MB:,.1f} MiB)"
             what_stored = stored(store) if code in (0, 3, 4) else f"{stored(store)}; {last}"
             rows.append((label, secs, rss, code, what_stored))
+        for key, path, what in inputs_bad:
+            store = tmp / f"{key}.duckdb"
+            secs, rss, code, last = measure([*flowscope, "-s", str(store), "ingest", str(path)])
+            label = f"{what} ({path.stat().st_size / MB:,.1f} MiB)"
+            rows.append((label, secs, rss, code, stored(store)))
         store = tmp / "normal.duckdb"
         secs, rss, code, _ = measure([*flowscope, "-s", str(store), "ingest", str(normal)])
         rows.append(

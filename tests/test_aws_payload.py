@@ -123,3 +123,38 @@ def test_a_bad_payload_stores_nothing_of_its_input(tmp_path: Path, store_path: P
     mixed = run_flowscope("-s", str(store_path), "ingest", "--payload", "s3://bucket/x")
     assert mixed.returncode == 2
     assert "--payload reads files or '-', not cloudwatch:// or s3:// URLs" in mixed.stderr
+
+
+def test_payload_bombs_are_refused_in_bounded_memory(tmp_path: Path, store_path: Path) -> None:
+    """A gzip bomb as the payload file, or inside a base64 record, is refused with a reason;
+    the file is inflated a MiB at a time, so peak memory stays that of a normal run."""
+    import subprocess
+    import sys
+    import zlib
+
+    from tests.test_hostile_input import LAUNCHER
+
+    def bomb(size: int) -> bytes:
+        c = zlib.compressobj(9, zlib.DEFLATED, 31)
+        piece = b" " * (1 << 20)  # whitespace: the JSON reader would wait for more
+        return b"".join(c.compress(piece) for _ in range(size >> 20)) + c.flush()
+
+    outer = tmp_path / "outer.gz"
+    outer.write_bytes(bomb(600 << 20))  # 600 MiB of spaces in ~600 KiB
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(message(1, 2)))
+    inner = tmp_path / "inner.json"
+    blob = base64.b64encode(bomb(100 << 20)).decode()
+    inner.write_text(json.dumps({"awslogs": {"data": blob}}))
+    cmd = [sys.executable, "-m", "flowscope", "-s", str(store_path), "ingest", "--payload"]
+    proc = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *cmd, str(outer), str(inner), str(good)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    peak_kib, code = (int(x) for x in proc.stdout.split()[-2:])
+    assert code == 4, proc.stderr
+    assert "inflates past 64 MiB" in flat(proc.stderr)
+    assert query(store_path, "SELECT count(*) FROM flows") == [(2,)]
+    assert peak_kib < 500 * 1024, f"peak RSS {peak_kib // 1024} MiB"

@@ -470,6 +470,9 @@ GROUP_SECONDS = 1.0
 #: A load that reaches it is big and writes in a transaction of its own; small loads wait in
 #: memory until their group commits, and a group commits once this many of its rows wait.
 FLUSH_ROWS = 500_000
+#: Rejects held before they are written (each holds its raw text: ~1 KB in Python, so at most
+#: ~50 MB); more than this many make the load big, in a transaction of its own.
+FLUSH_REJECTS = 50_000
 
 #: DuckDB errors that say the store itself is at fault (I/O, disk full, memory, a file DuckDB
 #: no longer trusts) rather than one load's data: they stop the run instead of one input.
@@ -923,13 +926,13 @@ class Load:
         src = source or self.source
         self._rejects.extend((src, r) for r in rejects)
         self.rejected += len(rejects)
-        if len(self._rejects) >= FLUSH_ROWS:
+        if len(self._rejects) >= FLUSH_REJECTS:
             self._flush_rejects()
 
     def _flush_rejects(self) -> None:
         if not self._rejects:
             return
-        if len(self._rejects) >= FLUSH_ROWS:
+        if len(self._rejects) >= FLUSH_REJECTS:
             self._go_alone()
         rej = _rejects_table(self.load_id, self._rejects)
         self._rejects = []

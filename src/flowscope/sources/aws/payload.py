@@ -41,7 +41,7 @@ _CHUNK = 1 << 20
 #: Records per parsed batch.
 BATCH = 100_000
 #: A JSON document larger than this is refused (a Lambda payload is at most 6 MB).
-MAX_DOCUMENT = 256 << 20
+MAX_DOCUMENT = 64 << 20
 NOTHING_STORED = "nothing from this input was stored"
 
 
@@ -54,15 +54,27 @@ class Counts:
 
 
 def gunzip(data: bytes) -> bytes:
-    """All gzip members of ``data``; raises ValueError if it is cut short."""
+    """All gzip members of ``data``; raises ValueError if it is cut short, or if it inflates
+    past :data:`MAX_DOCUMENT` (a bomb: a real payload is a few MB)."""
     out = []
+    size = 0
     while data:
         d = zlib.decompressobj(31)
-        out.append(d.decompress(data))
+        out.append(d.decompress(data, MAX_DOCUMENT - size + 1))
+        size += len(out[-1])
+        if size > MAX_DOCUMENT:
+            raise ValueError(f"gzip data that inflates past {MAX_DOCUMENT >> 20} MiB")
         if not d.eof:
             raise ValueError("truncated gzip data")
         data = d.unused_data.lstrip(b"\r\n\t ")
     return b"".join(out)
+
+
+def _inflate(d: Any, data: bytes) -> Iterator[bytes]:
+    """What ``data`` inflates to, a MiB at a time (a bomb costs no more than normal data)."""
+    yield d.decompress(data, _CHUNK)
+    while d.unconsumed_tail and not d.eof:
+        yield d.decompress(d.unconsumed_tail, _CHUNK)
 
 
 def documents(text: str) -> Iterator[Any]:
@@ -139,7 +151,7 @@ def _chunks(raw: IO[bytes], sha: Any) -> Iterator[bytes]:
     while chunk:
         while chunk:
             in_member = True
-            yield d.decompress(chunk)
+            yield from _inflate(d, chunk)
             if d.eof:
                 in_member = False
                 chunk, d = d.unused_data, zlib.decompressobj(31)
@@ -185,7 +197,9 @@ def items(chunks: Iterator[bytes]) -> Iterator[Any]:
                     if eof:
                         raise ValueError(f"not JSON ({e.msg})") from e
                     if len(buf) > MAX_DOCUMENT:
-                        raise ValueError("a JSON document larger than 256 MB") from e
+                        raise ValueError(
+                            f"a JSON document larger than {MAX_DOCUMENT >> 20} MiB"
+                        ) from e
                     target = len(buf) * 2
                     while len(buf) < target and more():
                         pass
@@ -195,6 +209,8 @@ def items(chunks: Iterator[bytes]) -> Iterator[Any]:
             nl = buf.find("\n")
             while nl < 0 and more():
                 nl = buf.find("\n")
+                if nl < 0 and len(buf) > MAX_DOCUMENT:
+                    raise ValueError(f"a line longer than {MAX_DOCUMENT >> 20} MiB")
             line, buf = (buf, "") if nl < 0 else (buf[:nl], buf[nl + 1 :])
             yield line.strip()
 
