@@ -40,11 +40,7 @@ class Buckets:
 
     def result(self, q: HistQuery, series: Sequence[Series]) -> HistResult:
         """The histogram of ``series`` over these buckets, with its totals."""
-        total = Totals(
-            sum(sum(s.count) for s in series),
-            sum(sum(s.bytes) for s in series),
-            sum(sum(s.packets) for s in series),
-        )
+        total = Totals.sum(Totals(sum(s.count), sum(s.bytes), sum(s.packets)) for s in series)
         return HistResult(
             self.step,
             datetime.fromtimestamp(self.low, UTC),

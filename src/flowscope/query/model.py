@@ -12,7 +12,7 @@ helpers (``top``, ``hist``…) are written once here on top of it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from dataclasses import field as _field
 from datetime import datetime
@@ -140,6 +140,13 @@ class Totals:
             self.count - other.count, self.bytes - other.bytes, self.packets - other.packets
         )
 
+    @staticmethod
+    def sum(parts: Iterable[Totals]) -> Totals:
+        count = nbytes = packets = 0
+        for p in parts:
+            count, nbytes, packets = count + p.count, nbytes + p.bytes, packets + p.packets
+        return Totals(count, nbytes, packets)
+
     def to_dict(self) -> dict[str, int]:
         return {"count": self.count, "bytes": self.bytes, "packets": self.packets}
 
@@ -169,6 +176,17 @@ class TopResult:
     missing: Totals
     total: Totals
     distinct: int
+
+    @classmethod
+    def of(
+        cls, q: TopQuery, rows: list[TopRow], total: Totals, missing: Totals, distinct: int
+    ) -> TopResult:
+        """The answer to ``q`` from its ranked ``rows`` and the scope's totals: ``other`` is
+        what the rows leave out; a scope with no flow answers all zeros."""
+        if total.count == 0:
+            return cls(q.fields, q.by, [], Totals(), Totals(), Totals(), 0)
+        other = total.minus(missing).minus(Totals.sum(r.totals for r in rows))
+        return cls(q.fields, q.by, rows, other, missing, total, distinct)
 
     def to_dict(self) -> dict[str, Any]:
         return {

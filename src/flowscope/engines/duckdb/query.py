@@ -264,7 +264,7 @@ def top(s: _Session, q: TopQuery) -> TopResult:
     n = len(keys)
     result = s.rows(sql, [*where.params, q.size])
     if not result:
-        return TopResult(q.fields, q.by, [], Totals(), Totals(), Totals(), 0)
+        return TopResult.of(q, [], Totals(), Totals(), 0)
     first = result[0]
     total = Totals(*(int(v) for v in first[n + 4 : n + 7]))
     missing_t = Totals(*(int(v) for v in first[n + 7 : n + 10]))
@@ -274,13 +274,7 @@ def top(s: _Session, q: TopQuery) -> TopResult:
         for r in result
         if not r[0]
     ]
-    shown = Totals(
-        sum(r.totals.count for r in rows),
-        sum(r.totals.bytes for r in rows),
-        sum(r.totals.packets for r in rows),
-    )
-    other = total.minus(missing_t).minus(shown)
-    return TopResult(q.fields, q.by, rows, other, missing_t, total, distinct)
+    return TopResult.of(q, rows, total, missing_t, distinct)
 
 
 def hist(s: _Session, q: HistQuery) -> HistResult:

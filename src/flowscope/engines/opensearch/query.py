@@ -447,17 +447,9 @@ def _top(q: TopQuery, multi_terms: bool) -> _Plan:
             rows.append(TopRow(key, _totals(b["doc_count"], b)))
         rows.sort(key=lambda row: (-row.totals.get(q.by), -row.totals.count, row.key))
         rows = rows[: q.size]
-        shown = Totals(
-            sum(x.totals.count for x in rows),
-            sum(x.totals.bytes for x in rows),
-            sum(x.totals.packets for x in rows),
-        )
         d = aggs["distinct"]
         distinct_n = int(d["value"] if "value" in d else d["n"]["value"])
-        if total.count == 0:
-            return TopResult(q.fields, q.by, [], Totals(), Totals(), Totals(), 0)
-        other = total.minus(missing_t).minus(shown)
-        return TopResult(q.fields, q.by, rows, other, missing_t, total, distinct_n)
+        return TopResult.of(q, rows, total, missing_t, distinct_n)
 
     return _Plan(body, read)
 
