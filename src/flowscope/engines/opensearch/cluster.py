@@ -182,7 +182,14 @@ class Cluster:
             (self.names.rejects, schema.rejects_index(info.serverless)),
             (self.names.cursors, schema.cursors_index(info.serverless)),
         ):
-            self.create_index(index, body)
+            if not self.create_index(index, body):
+                # an index from an older flowscope: add the fields it lacks (additions only)
+                self.call(
+                    f"updating the mapping of {index}",
+                    client.indices.put_mapping,
+                    index=index,
+                    body={"properties": body["mappings"]["properties"]},
+                )
         mappings = self.call(
             "reading the flows mappings",
             client.indices.get_mapping,

@@ -134,6 +134,9 @@ def loads_index(serverless: bool = False) -> dict[str, Any]:
             "notes": {"type": "text"},
             "started": {"type": "date"},
             "finished": {"type": "date"},
+            # who is loading: a running load whose process has died is rolled back
+            "host": {"type": "keyword"},
+            "pid": {"type": "long"},
         },
         serverless,
     )

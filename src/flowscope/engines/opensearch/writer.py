@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -47,6 +49,25 @@ def _as_is(line: tuple[str, str]) -> tuple[str, str]:
     return line
 
 
+#: This machine, as the loads ledger names it (with the process id of each running load).
+HOST = socket.gethostname()
+
+
+def _alive(pid: object) -> bool:
+    """Whether process ``pid`` of this host still runs (an unknown pid counts as alive)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return True
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -63,6 +84,7 @@ class OpenSearchWriter:
         self.ready: set[str] = set()
         self.wrote = False
         self._last_id = 0
+        self._orphans_checked = False
 
     def close(self) -> None:
         self.builder.close()
@@ -119,6 +141,8 @@ class OpenSearchWriter:
     @contextmanager
     def load(self, source: str, identity: str | None, layout: str = "") -> Iterator[OpenSearchLoad]:
         """One load: ledger *running*, records, rejects, cursors, ledger *done*."""
+        if not self._orphans_checked:
+            self.roll_back_orphans()
         if identity is not None:
             self.roll_back_dead(identity)
         job = OpenSearchLoad(
@@ -145,6 +169,8 @@ class OpenSearchWriter:
             "notes": "; ".join(job.notes) or None,
             "started": job.started.isoformat(),
             "finished": _now() if status == "done" else None,
+            "host": HOST,
+            "pid": os.getpid(),
         }
         self.store.call(
             "writing the loads ledger",
@@ -154,6 +180,30 @@ class OpenSearchWriter:
             body=doc,
             refresh=True,
         )
+
+    def roll_back_orphans(self) -> None:
+        """Roll back the loads left *running* by processes of this host that are gone (killed):
+        their records would otherwise stay searchable, and an input read from standard input,
+        which has no identity when its load starts, would be loaded twice. Loads of other
+        hosts are left to :meth:`roll_back_dead` (their processes cannot be asked)."""
+        self._orphans_checked = True
+        body = {
+            "query": {
+                "bool": {"filter": [{"term": {"status": "running"}}, {"term": {"host": HOST}}]}
+            },
+            "size": 1000,
+        }
+        found = self.store.call(
+            "reading the loads ledger", self.client.search, index=self.names.loads, body=body
+        )
+        for hit in found["hits"]["hits"]:
+            doc = hit["_source"]
+            if _alive(doc.get("pid")):
+                continue
+            log.info(
+                "rolling back load %d of %s: its process is gone", doc["load_id"], doc["source"]
+            )
+            self.roll_back(int(doc["load_id"]))
 
     def roll_back_dead(self, identity: str) -> None:
         """Remove what earlier, killed attempts at loading ``identity`` left behind."""
