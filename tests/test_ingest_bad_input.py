@@ -275,7 +275,7 @@ def test_a_first_ingest_killed_early_leaves_a_usable_store(
     assert n in (0, 20_000)
     loads = run_flowscope("-s", str(store_path), "sql", "select count(*) from loads", "--csv")
     assert loads.returncode == 0 and loads.stdout.splitlines()[1] == ("0" if n == 0 else "1")
-    with TestClient(create_app(DuckStore(store_path))) as client:
+    with TestClient(create_app(DuckStore(store_path)), base_url="http://127.0.0.1") as client:
         metrics = client.get("/api/metrics")
         assert metrics.status_code == 200, metrics.json()
         assert metrics.json()["data"]["count"] == n
@@ -320,7 +320,7 @@ def test_a_damaged_store_is_a_store_error(tmp_path: Path, store_path: Path) -> N
     assert "the file is damaged" in r.stderr
     top = run_flowscope("-s", str(store_path), "top", "srcaddr")
     assert top.returncode == 1, top.stderr
-    with TestClient(create_app(DuckStore(store_path))) as client:
+    with TestClient(create_app(DuckStore(store_path)), base_url="http://127.0.0.1") as client:
         answer = client.get("/api/top", params={"field": "srcaddr"})
         assert answer.status_code == 500, answer.json()
         assert answer.json()["error"]["type"] == "StoreDamaged"

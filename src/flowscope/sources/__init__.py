@@ -52,6 +52,10 @@ class Checkpoints(Protocol):
 
     def cursor(self, key: str) -> dict[str, Any] | None: ...
     def loaded(self, identity: str) -> LoadRecord | None: ...
+    def release(self) -> None:
+        """Let others at the store while the source does slow work (listing); asking again
+        takes it back."""
+        ...
 
 
 @dataclass

@@ -536,7 +536,8 @@ class DuckWriter:
         self._staged_rows = 0
         # Loads the store refused at their group's commit, not yet handed to the caller.
         self._failed: dict[int, str] = {}
-        self._open()
+        # The file is opened at first use (self.c), so a source can list what it will read
+        # before the writer holds the file.
 
     def _open(self) -> None:
         con = self.store._connect(False, self.store.lock_timeout)
@@ -687,6 +688,12 @@ class DuckWriter:
             self._open()
         assert self.con is not None
         return self.con
+
+    def release(self) -> None:
+        """Let go of the file while the caller does slow work with nothing to write (a source
+        listing a bucket); it is opened again at the next use."""
+        if not self._in_txn and not self._group:
+            self.close()
 
     def yield_to_readers(self, pause: float = 0.3) -> None:
         """Close the file for a moment if a reader has said (recently) that it is waiting."""

@@ -93,6 +93,9 @@ class OpenSearchWriter:
                 self.store.refresh()
             self.store.apply_retention()
 
+    def release(self) -> None:
+        """Nothing to let go of: a cluster has no file lock."""
+
     def yield_to_readers(self, pause: float = 0.3) -> None:
         """Readers never wait for a cluster's writers."""
 

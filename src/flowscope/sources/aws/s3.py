@@ -313,6 +313,7 @@ class S3Source:
             r.prefix: set((checkpoints.cursor(self._cursor_key(r)) or {}).get("days", []))
             for r in roots
         }
+        checkpoints.release()  # listing the days can take a while: readers may go first
         groups = [g for r in roots for g in self.groups(r, days[r.prefix], now)]
         listed = sum(len(g.objects) for g in groups)
         notes: list[str] = []
