@@ -537,7 +537,11 @@ class DuckWriter:
         # Loads the store refused at their group's commit, not yet handed to the caller.
         self._failed: dict[int, str] = {}
         # The file is opened at first use (self.c), so a source can list what it will read
-        # before the writer holds the file.
+        # before the writer holds the file; a new store is created at once, though, so that
+        # readers (serve) find an empty store rather than none.
+        if not store.path.exists():
+            self._open()
+            self.close()
 
     def _open(self) -> None:
         con = self.store._connect(False, self.store.lock_timeout)
