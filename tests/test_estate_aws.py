@@ -99,10 +99,12 @@ def build(ec2: Any, elb: Any, cidr: str = "10.42.0.0/16", n: int = 12) -> Estate
         "rds": "RDSNetworkInterface",
         "interface": "something of mine",
     }
+    # in a subnet of their own: moto may give an interface an instance's address
+    services = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{prefix}.3.0/24")["Subnet"]["SubnetId"]
     service_enis = {
-        kind: ec2.create_network_interface(SubnetId=subnets[1], Description=text)[
-            "NetworkInterface"
-        ]["NetworkInterfaceId"]
+        kind: ec2.create_network_interface(SubnetId=services, Description=text)["NetworkInterface"][
+            "NetworkInterfaceId"
+        ]
         for kind, text in descriptions.items()
     }
     return Estate(
