@@ -9,7 +9,7 @@ from uuid import uuid4
 import boto3
 import pytest
 
-from flowscope.errors import SourceError
+from flowscope.errors import SourceError, UsageError
 from flowscope.estate.aws import Identity, Snapshot, read_estate
 from tests.aws_server import MotoServer
 
@@ -289,3 +289,22 @@ def test_other_failures_stop_the_refresh(aws: MotoServer, estate: Estate) -> Non
     aws.fault({"action": "DescribeSubnets", "code": "InvalidParameterValue", "status": 400})
     with pytest.raises(SourceError, match=r"ec2:DescribeSubnets .*InvalidParameterValue"):
         read_estate()
+
+
+def test_a_role_that_cannot_be_assumed_is_one_clear_error(aws: MotoServer) -> None:
+    aws.fault({"action": "AssumeRole", "code": "AccessDenied", "status": 403})
+    role = "arn:aws:iam::222233334444:role/flowscope"
+    with pytest.raises(SourceError) as err:
+        read_estate(role_arn=role, external_id="wrong")
+    assert str(err.value).startswith(f"access denied: sts:AssumeRole on role {role} (AccessDenied)")
+    assert aws.requests("DescribeNetworkInterfaces") == []
+
+
+def test_no_region_and_a_bad_page_size_are_usage_errors(
+    aws: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    with pytest.raises(UsageError, match="inventory refresh: no AWS region"):
+        read_estate()
+    with pytest.raises(UsageError, match=r"page size 2: expected 5\.\.1000"):
+        read_estate(["us-east-1"], page_size=2)

@@ -131,6 +131,13 @@ def test_lookups_take_arrow_arrays_of_any_length() -> None:
     assert times[switch].as_py() >= T2 > times[switch - 2].as_py()
     with pytest.raises(ValueError, match="differ in length"):
         as_of(h, addresses, times.slice(1))
+    # epoch seconds (flows' `start`) are refused rather than read as microseconds
+    with pytest.raises(TypeError, match="must be Arrow timestamps"):
+        as_of(h, pa.array(["10.0.3.17"]), pa.array([int(T1.timestamp())]))
+    seconds = pa.array([T1, T2], pa.timestamp("s", tz="UTC"))  # flows' start_time
+    assert names(h, ["10.0.3.17", "10.0.3.17"], seconds.to_pylist()) == ["web-1", "web-2"]
+    got = as_of(h, pa.chunked_array([["10.0.3.17", None]]), pa.chunked_array([seconds]))
+    assert got.column("name").to_pylist() == ["web-1", None]
 
 
 @pytest.mark.aws

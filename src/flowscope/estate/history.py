@@ -167,6 +167,9 @@ def as_of(history: pa.Table, addresses: pa.Array, times: pa.Array) -> pa.Table:
     """
     if len(addresses) != len(times):
         raise ValueError("addresses and times differ in length")
+    if not pa.types.is_timestamp(times.type):
+        # an int64 would be taken for microseconds; flows' `start` is seconds: pass start_time
+        raise TypeError(f"times must be Arrow timestamps (start_time), not {times.type}")
     query = pa.table(
         {
             "n": pa.array(range(len(addresses)), pa.int64()),
