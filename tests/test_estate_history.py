@@ -9,7 +9,14 @@ import pytest
 
 from flowscope.errors import UsageError
 from flowscope.estate.aws import Identity, read_estate
-from flowscope.estate.history import HISTORY, as_of, empty_history, snapshot_table, update
+from flowscope.estate.history import (
+    HISTORY,
+    as_of,
+    as_of_rows,
+    empty_history,
+    snapshot_table,
+    update,
+)
 from tests.aws_server import MotoServer
 
 T1 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -181,3 +188,18 @@ def test_an_interface_moved_between_instances_in_aws_is_named_as_of_each_flow(
         got = as_of(history, pa.array([address] * 3), pa.array(at))
         assert got.column("name").to_pylist() == ["blue-1", "blue-1", "green-1"]
         assert got.column("resource_id").to_pylist() == [a, a, b]
+
+
+def test_an_address_held_twice_at_once_names_the_one_opened_last() -> None:
+    # the same private address in two accounts; the first account's refresh was partial
+    mine = ident("10.0.3.17", "web-1", "i-0aaa", account="111122223333")
+    theirs = ident("10.0.3.17", "batch-7", "i-0fff", account="444455556666")
+    h = update(empty_history(), snapshot_table([mine]), T1)
+    h = update(h, snapshot_table([theirs]), T2, covered=[("444455556666", "us-east-1")])
+    assert [r["valid_to"] for r in h.to_pylist()] == [None, None]
+    got = as_of_rows(h, pa.array(["10.0.3.17"] * 3), pa.array([T1, T2, T3]))
+    assert got.to_pylist() == [0, 1, 1]
+    assert names(h, ["10.0.3.17"] * 2, [T1, T3]) == ["web-1", "batch-7"]
+    assert as_of(h, pa.array(["10.0.3.17"]), pa.array([T3]), ["account"]).to_pylist() == [
+        {"account": "444455556666"}
+    ]

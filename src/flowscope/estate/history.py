@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from flowscope.errors import UsageError
@@ -159,45 +160,70 @@ def update(
 AS_OF = pa.schema([*SNAPSHOT, ("valid_from", _TIME), ("valid_to", _TIME)])
 
 
-def as_of(history: pa.Table, addresses: pa.Array, times: pa.Array) -> pa.Table:
+def as_of(
+    history: pa.Table,
+    addresses: pa.Array | pa.ChunkedArray,
+    times: pa.Array | pa.ChunkedArray,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
     """For each (address, time), the identity that held the address then (NULLs if none).
 
-    One row per input row, in input order. When two identities held one address at once (the
-    same private address in two VPCs or accounts), the one seen last wins.
+    One row per input row, in input order, with ``columns`` of ``AS_OF`` (all by default;
+    asking for fewer saves gathering the lists of tags and groups). When two identities held
+    one address at once (the same private address in two VPCs or accounts, or an account
+    whose refresh was partial), the one opened last wins.
     """
+    picked = as_of_rows(history, addresses, times)
+    history = history.select(HISTORY.names).cast(HISTORY)
+    return history.select(list(columns) if columns else AS_OF.names).take(picked)
+
+
+def as_of_rows(
+    history: pa.Table, addresses: pa.Array | pa.ChunkedArray, times: pa.Array | pa.ChunkedArray
+) -> pa.Int64Array:
+    """:func:`as_of` as row numbers of ``history`` (NULL: no identity), for callers that
+    gather only what they need (or dictionary-encode: ``DictionaryArray.from_arrays``)."""
     if len(addresses) != len(times):
         raise ValueError("addresses and times differ in length")
     if not pa.types.is_timestamp(times.type):
         # an int64 would be taken for microseconds; flows' `start` is seconds: pass start_time
         raise TypeError(f"times must be Arrow timestamps (start_time), not {times.type}")
+    history = history.select(HISTORY.names).cast(HISTORY)
+    m = len(addresses)
     query = pa.table(
         {
-            "n": pa.array(range(len(addresses)), pa.int64()),
+            "n": np.arange(m, dtype=np.int64),
             "address": pa.array(addresses).cast(pa.string()),
             "t": pa.array(times).cast(_TIME),
         }
     )
+    spans = pa.table(
+        {
+            "hn": np.arange(history.num_rows, dtype=np.int64),
+            "address": history.column("address"),
+            "valid_from": history.column("valid_from"),
+            "valid_to": history.column("valid_to"),
+        }
+    )
+    # A hash join on the address, the time range as its filter; it carries row numbers
+    # only, and the identities are gathered afterwards with one `take`.
     con = duckdb.connect()
     try:
-        con.register("h", history.select(HISTORY.names).cast(HISTORY))
-        con.register("q_in", query)
-        result = con.sql(
-            f"""
-            WITH hit AS (
-                SELECT q.n, q.t, h.*
-                FROM q_in AS q ASOF LEFT JOIN h ON q.address = h.address AND q.t >= h.valid_from
-            )
-            SELECT
-                {
-                ", ".join(
-                    f"CASE WHEN valid_to IS NULL OR t < valid_to THEN {c} END AS {c}"
-                    for c in [*SNAPSHOT.names, "valid_from", "valid_to"]
-                )
-            }
-            FROM hit ORDER BY n
+        con.register("h", spans)
+        con.register("q", query)
+        hit = con.sql(
+            """
+            SELECT q.n, h.hn, epoch_us(h.valid_from) AS since
+            FROM q JOIN h ON q.address = h.address
+                AND q.t >= h.valid_from AND (h.valid_to IS NULL OR q.t < h.valid_to)
             """
         ).to_arrow_table()
-        assert result is not None
+        assert hit is not None
     finally:
         con.close()
-    return result.cast(AS_OF)
+    n = hit.column("n").to_numpy()
+    hn = hit.column("hn").to_numpy()
+    order = np.lexsort((hn, hit.column("since").to_numpy()))  # the last opened wins, below
+    index = np.full(m, -1, dtype=np.int64)
+    index[n[order]] = hn[order]  # numpy keeps the last of repeated indices
+    return pa.array(index, mask=index < 0)
