@@ -308,3 +308,30 @@ def test_no_region_and_a_bad_page_size_are_usage_errors(
         read_estate()
     with pytest.raises(UsageError, match=r"page size 2: expected 5\.\.1000"):
         read_estate(["us-east-1"], page_size=2)
+
+
+def test_secondary_and_ipv6_addresses_are_named_in_one_spelling(aws: MotoServer) -> None:
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.55.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    v6 = vpc["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"]  # a /56
+    net = v6.split("/")[0].rstrip(":")  # "2400:6500:65be:6800"
+    subnet = ec2.create_subnet(
+        VpcId=vpc["VpcId"], CidrBlock="10.55.1.0/24", Ipv6CidrBlock=f"{net}::/64"
+    )["Subnet"]["SubnetId"]
+    eni = ec2.create_network_interface(
+        SubnetId=subnet,
+        PrivateIpAddress="10.55.1.10",
+        PrivateIpAddresses=[
+            {"PrivateIpAddress": "10.55.1.10", "Primary": True},
+            {"PrivateIpAddress": "10.55.1.11", "Primary": False},
+        ],
+        Ipv6Addresses=[{"Ipv6Address": f"{net.upper()}:0:0:0:ABCD"}],
+        Description="a dual-stack interface",
+    )["NetworkInterface"]["NetworkInterfaceId"]
+
+    ids = by_address(read_estate())
+
+    for address in ("10.55.1.10", "10.55.1.11", f"{net.lower()}::abcd", eni):
+        assert (ids[address].interface_id, ids[address].name) == (eni, "a dual-stack interface")
+    assert ids[f"{net}::/64"].kind == "subnet"
+    assert (ids[v6].kind, ids[v6].resource_id) == ("vpc", vpc["VpcId"])
