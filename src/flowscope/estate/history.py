@@ -12,7 +12,7 @@ Pure functions over Arrow tables (DuckDB runs the joins in memory; nothing here 
   Open rows of an (account, region) the snapshot did not read completely (a denied call) are
   left open, not closed: a missing permission is not a deleted resource.
 - :func:`as_of` names, for arrays of (address, time), the identity that held each address at
-  that time, with one DuckDB ASOF join (vectorised; no Python per row).
+  that time, with one DuckDB hash join on the address (vectorised; no Python per row).
 
 An identity holds ``[valid_from, valid_to)``. A time before the address was first seen, or in a
 gap after it was closed and before it was seen again, has no identity (NULL).
