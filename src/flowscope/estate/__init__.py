@@ -1,0 +1,1 @@
+"""Who an address is: networks, special addresses, AWS ranges, geography and ASN."""
