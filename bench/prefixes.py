@@ -8,7 +8,10 @@ unless told: 95% IPv4, half of them inside some network; 5% IPv6). Then, in one 
   median and best of several runs after one warm-up;
 - the same through a plain Python loop with :mod:`ipaddress` (each address against every
   network, the longest match kept) on a sample, extrapolated to M and labelled as such; the
-  sample's answers are checked against the table's.
+  sample's answers are checked against the table's;
+- loading a 5,000-line networks file (YAML), as ``load_networks`` checks and indexes it;
+- the embedded country + ASN default (``EmbeddedGeo``): its load, then the M addresses at once,
+  beside geoip2fast's own lookup, one address at a time, on a sample (extrapolated).
 
 Usage: ``python bench/prefixes.py [--networks 5000] [--addresses 1000000] [--runs 5]``
 """
@@ -19,10 +22,15 @@ import argparse
 import ipaddress
 import random
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import pyarrow as pa
+from geoip2fast import GeoIP2Fast
 
+from flowscope.estate.geo import EmbeddedGeo
+from flowscope.estate.networks import load_networks
 from flowscope.estate.prefixes import Network, PrefixTable
 
 
@@ -119,6 +127,45 @@ def main() -> None:
     got = result.to_pylist()[: len(sample)]
     mismatches = sum(1 for a, b in zip(got, expected, strict=True) if a != b)
     print(f"answers checked against the loop on the sample: {mismatches} mismatches")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "networks.yaml"
+        path.write_text(
+            "".join(f"{n}:\n  name: net-{i}\n  site: s{i % 7}\n" for i, n in enumerate(networks))
+        )
+        start = time.perf_counter()
+        named = load_networks(path)
+        took = time.perf_counter() - start
+        start = time.perf_counter()
+        named.lookup(array)
+        print(
+            f"networks file:          {took:8.3f} s to load {len(networks):,} entries (YAML); "
+            f"lookup {time.perf_counter() - start:.3f} s"
+        )
+
+    start = time.perf_counter()
+    geo = EmbeddedGeo()
+    print(f"embedded geo load:      {time.perf_counter() - start:8.3f} s")
+    times = []
+    for _ in range(max(1, args.runs // 2)):
+        start = time.perf_counter()
+        answer = geo.lookup(array)
+        times.append(time.perf_counter() - start)
+    known = len(answer) - answer.column("country").null_count
+    print(
+        f"embedded geo lookup:    {statistics.median(times):8.3f} s median, "
+        f"{min(times):.3f} s best; {known:,} with a country"
+    )
+    own = GeoIP2Fast(geoip2fast_data_file="geoip2fast-asn-ipv6.dat.gz")
+    sample = addresses[: args.sample * 20]
+    start = time.perf_counter()
+    for text in sample:
+        own.lookup(text)
+    per = (time.perf_counter() - start) / len(sample)
+    print(
+        f"geoip2fast, one by one: {per * 1e6:8.1f} us per address on a {len(sample):,}-address "
+        f"sample; extrapolated to {len(addresses):,}: {per * len(addresses):.1f} s"
+    )
 
 
 if __name__ == "__main__":

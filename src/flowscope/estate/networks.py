@@ -145,7 +145,8 @@ def _scalar(node: yaml.Node) -> str | None:
 
 def _read_yaml(path: Path, text: str) -> _Raw:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # libyaml's loader when the build has it (about 10x faster), with the same line marks.
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from flowscope.errors import UsageError
-from flowscope.estate.prefixes import Network, PrefixTable
+from flowscope.estate.prefixes import Network, ParsedAddresses, PrefixTable
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,13 @@ class SpecialAddresses:
 
     def lookup(self, addresses: pa.Array | pa.ChunkedArray) -> pa.Table:
         """Per address: ``name`` and ``kind`` of the most specific special range, or null."""
-        index = self._table.lookup(addresses)
+        return self._columns(self._table.lookup(addresses))
+
+    def lookup_parsed(self, parsed: ParsedAddresses, count: int) -> pa.Int32Array:
+        """The index into :attr:`entries` per already parsed address (null: not special)."""
+        return self._table.lookup_parsed(parsed, count)
+
+    def _columns(self, index: pa.Int32Array) -> pa.Table:
         names = pa.array([e.name for e in self.entries], pa.string())
         kinds = pa.array([e.kind for e in self.entries], pa.string())
         return pa.table({"name": names.take(index), "kind": kinds.take(index)})
