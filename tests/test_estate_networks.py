@@ -101,3 +101,24 @@ def test_an_empty_yaml_file_names_nothing(tmp_path: Path) -> None:
     path = tmp_path / "empty.yml"
     path.write_text("# nothing yet\n")
     assert load_networks(path).lookup(pa.array(["10.0.0.1"])).to_pydict() == {"network": [None]}
+
+
+def test_a_csv_saved_by_a_spreadsheet_with_a_bom_and_crlf_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "networks.csv"
+    path.write_bytes(b'\xef\xbb\xbfcidr,name,site\r\n10.0.0.0/8,"corp, hq",par\r\n')
+    assert load_networks(path).lookup(pa.array(["10.1.1.1"])).to_pydict() == {
+        "network": ["corp, hq"],
+        "site": ["par"],
+    }
+
+
+def test_ipv6_keys_in_yaml_and_the_same_network_written_two_ways(tmp_path: Path) -> None:
+    path = tmp_path / "networks.yaml"
+    path.write_text("::/0: everything\nfd00::/8: ula\n2001:db8::/32: a\n2001:0db8::/32: b\n")
+    with pytest.raises(
+        UsageError, match=r"networks.yaml:4: 2001:db8::/32 is already named on line 3"
+    ):
+        load_networks(path)
+    path.write_text("::/0: everything\nfd00::/8: ula\n")
+    got = load_networks(path).lookup(pa.array(["fd00::1", "2001:db8::1", "10.0.0.1"]))
+    assert got.to_pydict() == {"network": ["ula", "everything", None]}

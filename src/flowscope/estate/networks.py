@@ -88,7 +88,7 @@ def load_networks(path: str | Path) -> Networks:
             path, None, f"unknown format {suffix or '(no suffix)'!r}; expected .yaml, .yml or .csv"
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's CSV starts with a BOM
     except (OSError, UnicodeDecodeError) as e:
         raise NetworksError(path, None, f"cannot be read: {e}") from e
     raw = _read_csv(path, text) if suffix == ".csv" else _read_yaml(path, text)
