@@ -10,8 +10,10 @@ alpha-2 code, ``asn`` as a number, ``as_org``), for public addresses only: an ad
   time, so it is called once per distinct address.
 - :class:`EmbeddedGeo` is the default, so a fresh install answers offline: the country + ASN
   database shipped by the ``geoip2fast`` package (``geoip2fast-asn-ipv6.dat.gz``, built from
-  MaxMind's GeoLite2 Country and ASN CSV of 2024-06-18, CC BY-SA 4.0: "This product includes
-  GeoLite2 data created by MaxMind, available from https://www.maxmind.com"). Its file holds
+  MaxMind's GeoLite2 Country and ASN CSV of 2024-06-18, under MaxMind's GeoLite End User
+  License Agreement, which takes in CC BY-SA 4.0's attribution ("This product includes GeoLite2
+  data created by MaxMind, available from https://www.maxmind.com") and asks that old copies
+  give way to current data: see the README). Its file holds
   sorted ranges; flowscope loads them into numpy arrays and looks every address up at once with
   ``searchsorted`` (the package's own lookup is one address at a time). That file keeps the AS
   organisation but not the AS number, so ``asn`` is null from the default: give an ASN
@@ -45,7 +47,7 @@ GEO_SCHEMA = pa.schema([("country", pa.string()), ("asn", pa.int64()), ("as_org"
 
 EMBEDDED_SOURCE = (
     "geoip2fast 1.2.2 (geoip2fast-asn-ipv6.dat.gz): MaxMind GeoLite2 Country and ASN, "
-    "2024-06-18, CC BY-SA 4.0"
+    "2024-06-18, GeoLite EULA (CC BY-SA 4.0 attribution)"
 )
 
 
@@ -211,6 +213,8 @@ class EmbeddedGeo:
     source = EMBEDDED_SOURCE
 
     def __init__(self, data_file: str | Path | None = None) -> None:
+        # data_file: another geoip2fast country + ASN .dat.gz. It is a pickle, so only ever a
+        # trusted file (the package's own, or one its geoip2dat tool built): never user input.
         if data_file is None:
             data_file = Path(
                 str(importlib.resources.files("geoip2fast") / "geoip2fast-asn-ipv6.dat.gz")
