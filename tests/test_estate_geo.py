@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import pickle
 from pathlib import Path
 
 import pyarrow as pa
@@ -147,3 +149,18 @@ def test_a_corrupt_mmdb_is_a_clear_error(tmp_path: Path, damage: str) -> None:
 def test_a_missing_mmdb_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such file"):
         MmdbGeo([tmp_path / "GeoLite2-ASN.mmdb"])
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"not gzip at all",
+        gzip.compress(b"not a pickle"),
+        gzip.compress(pickle.dumps((120, {}, 0, ()))),
+    ],
+)
+def test_an_unreadable_embedded_data_file_is_a_clear_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "geoip2fast-asn-ipv6.dat.gz"
+    path.write_bytes(content)
+    with pytest.raises(UsageError, match=f"^embedded geo database {path}: cannot be read"):
+        EmbeddedGeo(path)

@@ -236,7 +236,7 @@ class EmbeddedGeo:
                 netlen,
                 netlen_asn,
             ) = database
-        except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as e:
+        except Exception as e:  # a damaged pickle can raise almost anything
             raise UsageError(f"embedded geo database {path}: cannot be read ({e})") from e
         if version not in (120, 121) or not (info.get("country") and info.get("asn")):
             raise UsageError(f"embedded geo database {path}: not a country + ASN file")
