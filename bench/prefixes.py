@@ -10,6 +10,7 @@ unless told: 95% IPv4, half of them inside some network; 5% IPv6). Then, in one 
   network, the longest match kept) on a sample, extrapolated to M and labelled as such; the
   sample's answers are checked against the table's;
 - loading a 5,000-line networks file (YAML), as ``load_networks`` checks and indexes it;
+- parsing an ``ip-ranges.json`` of 12,000 prefixes (9,000 IPv4, 3,000 IPv6), about AWS's size;
 - the embedded country + ASN default (``EmbeddedGeo``): its load, then the M addresses at once,
   beside geoip2fast's own lookup, one address at a time, on a sample (extrapolated).
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import random
 import statistics
 import tempfile
@@ -29,6 +31,7 @@ from pathlib import Path
 import pyarrow as pa
 from geoip2fast import GeoIP2Fast
 
+from flowscope.estate.awsranges import parse_ip_ranges
 from flowscope.estate.geo import EmbeddedGeo
 from flowscope.estate.networks import load_networks
 from flowscope.estate.prefixes import Network, PrefixTable
@@ -142,6 +145,36 @@ def main() -> None:
             f"networks file:          {took:8.3f} s to load {len(networks):,} entries (YAML); "
             f"lookup {time.perf_counter() - start:.3f} s"
         )
+
+    services = ["AMAZON", "EC2", "S3", "CLOUDFRONT", "ROUTE53_HEALTHCHECKS"]
+    v4 = [
+        ipaddress.IPv4Network((rng.getrandbits(32), rng.randint(12, 28)), strict=False)
+        for _ in range(9000)
+    ]
+    v6 = [
+        ipaddress.IPv6Network((rng.getrandbits(128), rng.randint(32, 64)), strict=False)
+        for _ in range(3000)
+    ]
+    doc = json.dumps(
+        {
+            "syncToken": "1",
+            "createDate": "2026-11-30-00-00-00",
+            "prefixes": [
+                {"ip_prefix": str(n), "region": "eu-west-1", "service": rng.choice(services)}
+                for n in v4
+            ],
+            "ipv6_prefixes": [
+                {"ipv6_prefix": str(n), "region": "us-east-1", "service": rng.choice(services)}
+                for n in v6
+            ],
+        }
+    )
+    start = time.perf_counter()
+    parse_ip_ranges(doc)
+    print(
+        f"ip-ranges.json:         {time.perf_counter() - start:8.3f} s to parse, check and index "
+        f"{len(v4) + len(v6):,} prefixes ({len(doc) / 1e6:.1f} MB)"
+    )
 
     start = time.perf_counter()
     geo = EmbeddedGeo()
