@@ -7,4 +7,9 @@ It is read from AWS (:mod:`flowscope.estate.aws`: one snapshot, a flat list of
 (:mod:`flowscope.estate.history`): each identity with the time range in which it was seen, so a
 flow is named as of its own time even after the address has moved to another resource, and a
 refresh never rewrites what was known before.
+
+Beside the estate, what an address is whatever the accounts hold: the user's own networks
+(:mod:`.networks`), special addresses (:mod:`.special`), AWS's published ranges
+(:mod:`.awsranges`) and country and AS (:mod:`.geo`), all looked up per distinct address through
+one longest-prefix-match table (:mod:`.prefixes`). Not yet wired into ingest or queries.
 """
