@@ -55,6 +55,8 @@ bench: setup
 	$(PY) bench/query.py
 	$(PY) bench/s3.py
 	$(PY) bench/opensearch.py
+	$(PY) bench/prefixes.py
+	$(PY) bench/estate.py
 
 opensearch: setup
 	scripts/opensearch-node start
