@@ -289,3 +289,37 @@ def test_readers_wait_for_a_writer_and_get_in_between_loads(
     # Readers saw whole loads only, and got in while the writer was still at work.
     assert all(c % 100_000 == 0 for c in counts), counts
     assert any(c < 800_000 for c in counts), counts
+
+
+def test_a_pipe_left_open_is_parsed_as_it_comes(tmp_path: Path) -> None:
+    """`tail -f … | flowscope ingest -`: a block is parsed once it is there, not at the end of
+    the input (a read waited for a whole chunk, so nothing came before the pipe closed)."""
+    import os
+    import threading
+
+    from flowscope.sources import Reading
+    from flowscope.sources.files import StdinUnit
+
+    data = (HEADER + "".join(rec(i % 250) for i in range(90_000))).encode()
+    assert len(data) > 8 << 20  # past the reader's first block
+    r, w = os.pipe()
+    threading.Thread(target=os.write, args=(w, data), daemon=True).start()
+    got: list[int] = []
+    done = threading.Event()
+    stream = os.fdopen(r, "rb")
+
+    def consume() -> None:
+        for parsed in StdinUnit(stream=stream).read(None, Reading()):
+            got.append(parsed.table.num_rows)
+            done.set()
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    try:
+        assert done.wait(30), "no batch while the pipe stayed open"
+        assert 0 < got[0] < 90_000
+    finally:
+        os.close(w)  # the end of the input: the rest is read and the reader ends
+        reader.join(30)
+        stream.close()
+    assert sum(got) == 90_000

@@ -290,14 +290,17 @@ def _decompressed_checked(raw: IO[bytes], source: str, gzipped: bool) -> Iterato
     end) is truncated. Each step's output is capped, so a bomb (2 GB of zeros in 2 MB) costs
     no more memory than normal data.
     """
+    # read1: what is there, without waiting for a whole chunk (a pipe left open, as by
+    # `tail -f | flowscope ingest -`, is parsed as it comes)
+    read = getattr(raw, "read1", raw.read)
     if not gzipped:
-        while chunk := raw.read(_READ_SIZE):
+        while chunk := read(_READ_SIZE):
             yield chunk
         return
     d = zlib.decompressobj(31)
     in_member = False
     while True:
-        chunk = raw.read(_READ_SIZE)
+        chunk = read(_READ_SIZE)
         if not chunk:
             break
         while chunk:

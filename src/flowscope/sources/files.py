@@ -91,6 +91,18 @@ class _HashingReader:
         self.sha.update(data)
         return data
 
+    def read1(self, n: int = -1) -> bytes:
+        """What is there, up to ``n`` bytes, without waiting for more (a pipe still open)."""
+        if self._peeked:
+            if n < 0 or n >= len(self._peeked):
+                data, self._peeked = self._peeked, b""
+            else:
+                data, self._peeked = self._peeked[:n], self._peeked[n:]
+        else:
+            data = getattr(self.raw, "read1", self.raw.read)(n)
+        self.sha.update(data)
+        return data
+
 
 @dataclass
 class StdinUnit:
