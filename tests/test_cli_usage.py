@@ -71,3 +71,35 @@ def test_readme_lists_every_setting_as_declared() -> None:
             assert flag in shown.stdout, s
             if command:
                 assert s.env in shown.stdout, s
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sql", "--timeout", "1e12", "select 1"],
+        ["sql", "--row-cap", "99999999999999999999999", "select 1"],
+        ["loads", "-n", "-1"],
+        ["rejects", "-n", "-1"],
+        ["loads", "-n", "99999999999999999999"],
+        ["follow", "s3://bucket/", "--interval", "0"],
+    ],
+)
+def test_limits_out_of_range_are_usage_errors(args: list[str], tmp_path: Path) -> None:
+    """Found by attacking the settings: these printed tracebacks or looped without pause."""
+    from tests.conftest import run_flowscope
+
+    r = run_flowscope(
+        "-s", str(tmp_path / "s.duckdb"), *args, env={"AWS_MAX_ATTEMPTS": "1"}, timeout=60
+    )
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and "unexpected error" not in r.stderr
+
+
+def test_a_timeout_from_the_environment_is_bounded_too(tmp_path: Path) -> None:
+    from tests.conftest import run_flowscope
+
+    r = run_flowscope(
+        "-s", str(tmp_path / "s.duckdb"), "sql", "select 1", env={"FLOWSCOPE_SQL_TIMEOUT": "inf"}
+    )
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr

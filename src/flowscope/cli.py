@@ -133,10 +133,10 @@ def sql(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
-    timeout: Annotated[float, option(settings.SQL_TIMEOUT, min=0.001)] = (
+    timeout: Annotated[float, option(settings.SQL_TIMEOUT, min=0.001, max=settings.MAX_TIMEOUT)] = (
         settings.SQL_TIMEOUT.number()
     ),
-    row_cap: Annotated[int, option(settings.SQL_ROW_CAP, min=1)] = int(
+    row_cap: Annotated[int, option(settings.SQL_ROW_CAP, min=1, max=settings.MAX_ROW_CAP)] = int(
         settings.SQL_ROW_CAP.number()
     ),
     no_limits: Annotated[
@@ -174,7 +174,9 @@ def fields(as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
     print_rows(["column", "aws_field", "version", "type"], rows, as_json, as_csv)
 
 
-LimitOpt = Annotated[int, typer.Option("--limit", "-n", help="At most this many rows.")]
+LimitOpt = Annotated[
+    int, typer.Option("--limit", "-n", help="At most this many rows.", min=0, max=1_000_000)
+]
 
 
 @app.command()

@@ -117,6 +117,11 @@ SKIP_WEB_BUILD = Setting(
     "1: build a wheel without running scripts/web-build (it ships the page already built, if any).",
 )
 
+#: Bounds of the time limits and row caps (a day; ten million rows): past them a value is a typo,
+#: and the time limit's watchdog could not even schedule it.
+MAX_TIMEOUT = 86_400.0
+MAX_ROW_CAP = 10_000_000
+
 ALL = (
     STORE,
     STORE_PASSWORD,

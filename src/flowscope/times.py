@@ -25,7 +25,7 @@ TIME_HELP = (
 DURATION_HELP = "a duration: 90s, 5m, 1.5h, 7d (a bare number is seconds)"
 
 MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_TIME = datetime(9999, 12, 31, tzinfo=UTC)
+MAX_TIME = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _UNIT_WORDS = {

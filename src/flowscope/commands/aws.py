@@ -223,6 +223,10 @@ def follow(
     if bad:
         raise UsageError(f"{bad[0]}: follow reads cloudwatch://GROUP or s3://bucket/prefix/")
     pause = parse_duration(interval, "--interval").total_seconds()
+    if pause < 1:
+        raise UsageError(
+            f"--interval {interval!r} is shorter than 1s", hint="poll every 1s or more"
+        )
     window = parse_range(since, None, names=("--since", "--until"))
     aws = Aws(profile, region)
     layout = layout_option(fmt)

@@ -303,10 +303,10 @@ def report(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
-    timeout: Annotated[float, option(settings.SERVE_TIMEOUT, min=0.001)] = (
-        settings.SERVE_TIMEOUT.number()
-    ),
-    row_cap: Annotated[int, option(settings.SERVE_ROW_CAP, min=1)] = int(
+    timeout: Annotated[
+        float, option(settings.SERVE_TIMEOUT, min=0.001, max=settings.MAX_TIMEOUT)
+    ] = (settings.SERVE_TIMEOUT.number()),
+    row_cap: Annotated[int, option(settings.SERVE_ROW_CAP, min=1, max=settings.MAX_ROW_CAP)] = int(
         settings.SERVE_ROW_CAP.number()
     ),
     cors: Annotated[

@@ -64,12 +64,12 @@ def explain(url: StoreURL, e: Exception, doing: str) -> StoreError:
     if isinstance(e, SSLError):
         return ClusterUnreachable(
             f"cannot reach the cluster at {where}: TLS failed ({_connection_reason(e)})",
-            hint="add ?ca=/path/to/ca.pem to the URL, or use opensearch:// for a plain-HTTP node",
+            hint=f"add ?ca=/path/to/ca.pem to the URL, or use {url.product}:// for plain HTTP",
         )
     if isinstance(e, ConnectionError):
         return ClusterUnreachable(
             f"cannot reach the cluster at {where}: {_connection_reason(e)} while {doing}",
-            hint="is it running? check host, port and scheme (opensearchs:// for TLS)",
+            hint=f"is it running? check host, port and scheme ({url.product}s:// for TLS)",
         )
     if isinstance(e, AuthenticationException):
         return StoreError(
