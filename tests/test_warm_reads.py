@@ -19,6 +19,7 @@ import pytest
 
 from flowscope.engines.duckdb import store as duck
 from flowscope.engines.duckdb.store import DuckStore
+from flowscope.errors import StoreError
 from tests.conftest import run_flowscope, write_gz
 from tests.test_ingest import HEADER, rec
 
@@ -153,3 +154,20 @@ def test_ingest_gets_in_while_serve_holds_the_file(tmp_path: Path, store_path: P
     finally:
         serve.terminate()
         serve.wait(timeout=30)
+
+
+def test_serve_reads_a_store_not_created_yet_as_empty(tmp_path: Path) -> None:
+    """serve started before the first load (follow and serve together) shows no flows, then
+    the first load's, rather than answering 503 until the file appears."""
+    path = tmp_path / "later.duckdb"
+    store = DuckStore(path)
+    store.keep_reads_warm()
+    try:
+        assert _count(store) == 0
+        write_gz(tmp_path / "a.log.gz", HEADER + "".join(rec(i) for i in range(10)))
+        _ingest(path, tmp_path / "a.log.gz")
+        assert _count(store) == 10
+    finally:
+        store.close_reads()
+    with pytest.raises(StoreError, match="does not exist"):  # the CLI still says so
+        _count(DuckStore(tmp_path / "never.duckdb"))

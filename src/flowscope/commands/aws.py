@@ -223,9 +223,9 @@ def follow(
     if bad:
         raise UsageError(f"{bad[0]}: follow reads cloudwatch://GROUP or s3://bucket/prefix/")
     pause = parse_duration(interval, "--interval").total_seconds()
-    if pause < 1:
+    if pause < 0.1:  # (0 polled AWS without a pause)
         raise UsageError(
-            f"--interval {interval!r} is shorter than 1s", hint="poll every 1s or more"
+            f"--interval {interval!r} is shorter than 0.1s", hint="poll every 0.1s or more"
         )
     window = parse_range(since, None, names=("--since", "--until"))
     aws = Aws(profile, region)

@@ -241,12 +241,15 @@ class DuckStore:
     @contextmanager
     def read(self, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection for the duration of the block."""
-        if not self.path.exists():
+        # serve (warm reads) answers a store not created yet as an empty one, as it answers a
+        # stub: its page shows no flows, then the first load's, rather than an error
+        missing = not self.path.exists()
+        if missing and self._warm is None:
             raise StoreError(
                 f"store {self.path} does not exist",
                 hint="load data first: flowscope ingest FILE, or flowscope demo",
             )
-        if self._stub():
+        if missing or self._stub():
             con = duckdb.connect(":memory:")
             try:
                 _stand_in_tables(con)
