@@ -961,10 +961,7 @@ class DuckWriter:
         wanted = [
             c for c in ("srcaddr", "dstaddr", "start", "vpc_id", "interface_id") if c in columns
         ]
-        (rows,) = con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone() or (0,)
-        (top,) = con.execute(f"SELECT coalesce(max(rowid), -1) FROM {quote(name)}").fetchone() or (
-            -1,
-        )
+        ((rows, top),) = _run(con, f"SELECT count(*), coalesce(max(rowid), -1) FROM {quote(name)}")
         done = 0
         for low in range(0, int(top) + 1, chunk):
             part = con.sql(
