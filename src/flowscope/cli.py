@@ -233,14 +233,22 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the dashboard (on 127.0.0.1).")] = 8080,
 ) -> None:
     """Generate a day of realistic flow logs, ingest them, summarise, serve the dashboard."""
+    from datetime import UTC, datetime
+
+    from flowscope.demo.estate import demo_estate, write_estate
     from flowscope.demo.generate import DemoSpec, write_demo
     from flowscope.sources.files import local_units
 
     spec = DemoSpec(hours=hours, seed=seed)
     err.print(f"writing demo flow logs to {data}/ …", highlight=False)
     files = write_demo(data, spec)
-    err.print(f"{len(files)} files written; ingesting …", highlight=False)
-    summary = run_ingest(local_units([str(data)]), store_url(store), None)
+    estate = demo_estate(spec, datetime.now(UTC))
+    write_estate(data / "estate", estate)
+    err.print(
+        f"{len(files)} files written, and the VPC's estate to {data / 'estate'}/; ingesting …",
+        highlight=False,
+    )
+    summary = run_ingest(local_units([str(data / "AWSLogs")]), store_url(store), None)
     report(summary, quiet=True)
     print_overview(store_url(store))
     if summary.exit_code == 0 and serve:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -300,3 +301,19 @@ class _Builder:
         for service, endpoint in self.gateway_endpoints.items():
             network(endpoint, "vpc-endpoint", endpoint, f"com.amazonaws.{self.region}.{service}")
         return out
+
+
+def write_estate(out_dir: Path, estate: DemoEstate) -> list[Path]:
+    """Write ``estate`` as files: ``ip-ranges.json``, ``networks.yaml`` and one
+    ``inventory-YYYYMMDDTHHMMZ.json`` per snapshot (``{"taken_at", "identities": [...]}``, each
+    identity with :class:`~flowscope.estate.aws.Identity`'s fields). Returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "ip-ranges.json", out_dir / "networks.yaml"]
+    written[0].write_bytes(estate.ip_ranges)
+    written[1].write_text(estate.networks_yaml, encoding="utf-8")
+    for taken_at, identities in estate.snapshots:
+        path = out_dir / f"inventory-{taken_at:%Y%m%dT%H%MZ}.json"
+        doc = {"taken_at": taken_at.isoformat(), "identities": [asdict(i) for i in identities]}
+        path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
