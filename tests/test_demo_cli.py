@@ -27,8 +27,8 @@ def test_demo_generates_ingests_and_summarises(tmp_path: Path) -> None:
     ]
     assert query(store, "SELECT count(*) > 0 FROM flows WHERE log_status = 'NODATA'") == [(True,)]
     assert query(store, "SELECT count(*) > 0 FROM flows WHERE srcaddr LIKE '%:%'") == [(True,)]
-    # The VPC's estate is written beside the logs (and not ingested as flow logs).
-    estate = data / "estate"
+    # The VPC's estate is written beside the logs, in a dot folder that ingest passes by.
+    estate = data / ".estate"
     assert load_ip_ranges(estate / "ip-ranges.json").ranges
     assert {n.name for n in load_networks(estate / "networks.yaml").entries} >= {"office", "db"}
     snapshots = sorted(estate.glob("inventory-*.json"))

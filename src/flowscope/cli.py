@@ -243,12 +243,12 @@ def demo(
     err.print(f"writing demo flow logs to {data}/ …", highlight=False)
     files = write_demo(data, spec)
     estate = demo_estate(spec, datetime.now(UTC))
-    write_estate(data / "estate", estate)
+    write_estate(data / ".estate", estate)  # a dot folder: `ingest DATA` passes it by
     err.print(
-        f"{len(files)} files written, and the VPC's estate to {data / 'estate'}/; ingesting …",
+        f"{len(files)} files written, and the VPC's estate to {data / '.estate'}/; ingesting …",
         highlight=False,
     )
-    summary = run_ingest(local_units([str(data / "AWSLogs")]), store_url(store), None)
+    summary = run_ingest(local_units([str(data)]), store_url(store), None)
     report(summary, quiet=True)
     print_overview(store_url(store))
     if summary.exit_code == 0 and serve:

@@ -281,7 +281,7 @@ class Topology:
         # one (see records._iter_batches), so the estate's history has a move to show.
         self.moved = int(self.apps[min(3, len(self.apps) - 1)])
         self.spare = len(self.eni_id)
-        self.move_at = int(spec.start.timestamp()) + int(spec.hours * 3600 / 2) // 60 * 60
+        self.move_at = int(spec.start.timestamp()) + max(60, int(spec.hours * 3600 / 2) // 60 * 60)
         self.eni_id.append(_hex_id(rng, "eni"))
         self.instance_id.append(_hex_id(rng, "i"))
         self.subnet_id.append(self.subnet_id[self.moved])
