@@ -39,6 +39,15 @@ def test_demo_generates_ingests_and_summarises(tmp_path: Path) -> None:
     interfaces = {i.address for i in identities if i.address.startswith("eni-")}
     logged = query(store, "SELECT DISTINCT interface_id FROM flows")
     assert {row[0] for row in logged} <= interfaces
+    # ... and saved into the store before the ingest, which names the flows' endpoints with it.
+    assert query(store, "SELECT name FROM estate ORDER BY 1") == [
+        ("history",),
+        ("ip-ranges",),
+        ("networks",),
+    ]
+    named = {row[0] for row in query(store, "SELECT DISTINCT name FROM endpoints")}
+    assert {"nat-a", "web-alb", "S3 (us-east-1)", "S3 (eu-west-1)", "db-primary"} <= named
+    assert {"com.amazonaws.us-east-1.ssm", "partner"} <= named  # SSH from the office: by day
     # Running the demo again generates the same files: the ledger adds nothing.
     again = run_flowscope(
         "-s", str(store), "demo", "--no-serve", "--hours", "2", "--data", str(data)

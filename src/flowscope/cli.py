@@ -248,6 +248,13 @@ def demo(
         f"{len(files)} files written, and the VPC's estate to {data / '.estate'}/; ingesting …",
         highlight=False,
     )
+    target = open_store(store_url(store))
+    if hasattr(target, "save_estate") or hasattr(target, "estate_items"):
+        from flowscope.demo.estate import estate_items
+
+        with target.write() as writer:  # so that ingest names the flows as it loads them
+            if hasattr(writer, "save_estate"):
+                writer.save_estate(estate_items(estate))
     summary = run_ingest(local_units([str(data)]), store_url(store), None)
     report(summary, quiet=True)
     print_overview(store_url(store))

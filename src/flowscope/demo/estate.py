@@ -23,6 +23,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -317,3 +318,22 @@ def write_estate(out_dir: Path, estate: DemoEstate) -> list[Path]:
         path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
         written.append(path)
     return written
+
+
+def estate_items(estate: DemoEstate) -> dict[str, Any]:
+    """The store items (:mod:`flowscope.estate.store`) of ``estate``: its history built from its
+    snapshots (the demo's own, replacing any other), its ip-ranges and its networks."""
+    from flowscope.estate import store as estate_store
+    from flowscope.estate.history import empty_history, snapshot_table, update
+
+    history = empty_history()
+    for taken_at, identities in estate.snapshots:
+        history = update(history, snapshot_table(identities), taken_at)
+    item = estate_store.EstateItem
+    return {
+        estate_store.HISTORY_ITEM: item(estate_store.history_bytes(history), "demo", estate.at),
+        estate_store.IP_RANGES_ITEM: item(estate.ip_ranges, "demo ip-ranges.json", estate.at),
+        estate_store.NETWORKS_ITEM: item(
+            estate.networks_yaml.encode(), "demo networks.yaml", estate.at
+        ),
+    }
