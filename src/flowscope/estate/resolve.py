@@ -109,6 +109,8 @@ class Estate:
         self.special = SpecialAddresses([c for c in vpc_cidrs if _fits_resolver(c)])
         self._build_boundaries()
         self._cache: dict[tuple[str, int], int] = {}
+        self._bound_index: dict[str, int] | None = None
+        self._eni_vpc: dict[str, str | None] | None = None
         self._cache_tables: list[pa.Table] = []
         self._cache_rows = 0
 
@@ -165,10 +167,19 @@ class Estate:
         )
         self._pair_rows = rows.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
+    def _positions(self, addresses: pa.Array) -> npt.NDArray[np.int64]:
+        """Each address's number in ``_bound_names`` (-1: not in the history). A dict built
+        once: Arrow's index_in would hash the whole history again at every call."""
+        if self._bound_index is None:
+            self._bound_index = {a: i for i, a in enumerate(self._bound_names.to_pylist())}
+        get = self._bound_index.get
+        return np.fromiter(
+            (get(a, -1) for a in addresses.to_pylist()), dtype=np.int64, count=len(addresses)
+        )
+
     def _identity_rows(self, addresses: pa.Array, slots: npt.NDArray[np.int32]) -> pa.Array:
         """The history row (of ``_ips``) holding each (address, slot); NULL: none."""
-        pos = pc.index_in(addresses, value_set=self._bound_names)
-        p = pos.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        p = self._positions(addresses)
         out = np.full(len(p), -1, dtype=np.int64)
         has = p >= 0
         if has.any():
@@ -190,8 +201,7 @@ class Estate:
         out = np.zeros(len(codes), dtype=np.int32)
         if not len(self._bound_names) or not len(codes):
             return out
-        per_value = pc.index_in(dictionary, value_set=self._bound_names)
-        position = np.append(per_value.fill_null(-1).to_numpy(zero_copy_only=False), -1)
+        position = np.append(self._positions(dictionary), -1)
         p = position[codes]  # (code -1 picks the appended -1)
         has = p >= 0
         if not has.any():
@@ -357,8 +367,16 @@ class Estate:
             return vpc
         # An interface never changes VPC: its VPC is found once per distinct interface id.
         eni = pc.dictionary_encode(_column(table, "interface_id", n))
-        at = pc.index_in(eni.dictionary, value_set=self._enis.column("address"))
-        per_value = self._enis.column("vpc_id").take(at).combine_chunks()
+        if self._eni_vpc is None:
+            self._eni_vpc = dict(
+                zip(
+                    self._enis.column("address").to_pylist(),
+                    self._enis.column("vpc_id").to_pylist(),
+                    strict=True,
+                )
+            )
+        get = self._eni_vpc.get
+        per_value = pa.array([get(e) for e in eni.dictionary.to_pylist()], pa.string())
         return pc.coalesce(vpc, per_value.take(eni.indices))
 
     def _scopes(
