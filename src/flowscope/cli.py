@@ -217,6 +217,20 @@ def print_overview(store_url: str | None) -> None:
         + ", ".join(f"{p['dstport']}/{p['protocol']} {p['flows']:,}" for p in o["top_dstports"]),
         highlight=False,
     )
+    if o["top_talkers"]:
+        out.print(
+            "top talkers by name: "
+            + ", ".join(f"{t['name']} {render.human(t['bytes'], 'B')}" for t in o["top_talkers"]),
+            highlight=False,
+        )
+    if o["top_services"]:
+        out.print(
+            "AWS services: "
+            + ", ".join(
+                f"{t['service']} {render.human(t['bytes'], 'B')}" for t in o["top_services"]
+            ),
+            highlight=False,
+        )
 
 
 @app.command()
