@@ -125,6 +125,7 @@ def inventory_refresh(
     no_apply: NoApplyOpt = False,
     geo: GeoOpt = None,
     store: StoreOpt = None,
+    page_size: Annotated[int, typer.Option("--page-size", hidden=True)] = 1000,
 ) -> None:
     """Read the estate from AWS (interfaces, instances, NAT gateways, endpoints, load balancers,
     subnets, VPCs, security groups) and add what changed to the inventory."""
@@ -141,6 +142,7 @@ def inventory_refresh(
             external_id=external_id,
             apply=not no_apply,
             progress=progress,
+            page_size=page_size,
         )
     _report_change(change, not no_apply)
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol, cast
 import pyarrow.compute as pc
 
 from flowscope.errors import UsageError
-from flowscope.estate.aws import Identity, Snapshot, read_estate
+from flowscope.estate.aws import PAGE_SIZE, Identity, Snapshot, read_estate
 from flowscope.estate.awsranges import AWS_IP_RANGES_URL, fetch_ip_ranges, parse_ip_ranges
 from flowscope.estate.history import snapshot_table, update
 from flowscope.estate.networks import load_networks
@@ -170,6 +170,7 @@ def refresh_inventory(
     external_id: str | None = None,
     apply: bool = True,
     progress: Progress | None = None,
+    page_size: int = PAGE_SIZE,
 ) -> InventoryChange:
     """Read the estate from AWS (:func:`~flowscope.estate.aws.read_estate`) and record it.
     A denied permission is a warning in the result; that account and region stay as they were."""
@@ -177,7 +178,11 @@ def refresh_inventory(
     if external_id and not role_arn:
         raise UsageError("--external-id goes with --role-arn")
     snapshot = read_estate(
-        list(regions), profile=profile, role_arn=role_arn, external_id=external_id
+        list(regions),
+        profile=profile,
+        role_arn=role_arn,
+        external_id=external_id,
+        page_size=page_size,
     )
     accounts = sorted({a for a, _ in snapshot.covered} | {i.account for i in snapshot.identities})
     names = sorted({r for _, r in snapshot.covered} | {i.region for i in snapshot.identities})
