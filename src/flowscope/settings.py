@@ -116,8 +116,8 @@ GEO = Setting(
     "",
     "Country and ASN data for naming addresses: empty for the embedded default (GeoLite2, June"
     " 2024), off, or MaxMind-format .mmdb paths joined by ':' (each field from the first that"
-    " has it).",
-    "--geo",
+    " has it). Also --geo on follow, demo, serve, inventory, networks, ip-ranges and who.",
+    "ingest --geo",
 )
 IP_RANGES_URL = Setting(
     "ip_ranges_url",
