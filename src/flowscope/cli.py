@@ -237,6 +237,9 @@ def demo(
     geo: estate_cmd.GeoOpt = None,
 ) -> None:
     """Generate a day of realistic flow logs, ingest them, summarise, serve the dashboard."""
+    from datetime import UTC, datetime
+
+    from flowscope.demo.estate import demo_estate, write_estate
     from flowscope.demo.generate import DemoSpec, write_demo
     from flowscope.sources.files import local_units
 
@@ -244,7 +247,19 @@ def demo(
     spec = DemoSpec(hours=hours, seed=seed)
     err.print(f"writing demo flow logs to {data}/ …", highlight=False)
     files = write_demo(data, spec)
-    err.print(f"{len(files)} files written; ingesting …", highlight=False)
+    estate = demo_estate(spec, datetime.now(UTC))
+    write_estate(data / ".estate", estate)  # a dot folder: `ingest DATA` passes it by
+    err.print(
+        f"{len(files)} files written, and the VPC's estate to {data / '.estate'}/; ingesting …",
+        highlight=False,
+    )
+    target = open_store(store_url(store))
+    if hasattr(target, "save_estate") or hasattr(target, "estate_items"):
+        from flowscope.demo.estate import estate_items
+
+        with target.write() as writer:  # so that ingest names the flows as it loads them
+            if hasattr(writer, "save_estate"):
+                writer.save_estate(estate_items(estate))
     summary = run_ingest(local_units([str(data)]), store_url(store), None)
     report(summary, quiet=True)
     print_overview(store_url(store))

@@ -102,7 +102,7 @@ def load_estate(store: Any, geo: GeoSource | None | str = "setting") -> Estate:
     items = store.estate_items() if hasattr(store, "estate_items") else {}
     key = (
         str(getattr(store, "url", "")),
-        tuple(sorted((n, i.updated.isoformat()) for n, i in items.items())),
+        tuple(sorted((n, f"{i.updated.isoformat()}/{hash(i.data)}") for n, i in items.items())),
         id(geo),
     )
     if key not in _LOADED:
