@@ -173,6 +173,20 @@ def test_no_apply_saves_and_apply_names_later(cli: Cli, tmp_path: Path) -> None:
     assert top(cli, store, "src_name") == {"web-1": 1}
 
 
+def test_import_takes_what_demo_writes(cli: Cli, tmp_path: Path) -> None:
+    """``{"taken_at", "identities"}`` with Identity's fields as dataclasses.asdict gives them
+    (tags as [key, value] pairs): the snapshot is dated by the file."""
+    store = tmp_path / "s.duckdb"
+    identities = holder("web-1", "i-0aaa")
+    identities[0]["tags"] = [["Name", "web-1"], ["team", "blue"]]
+    doc = {"taken_at": "2026-11-20T08:00:00+00:00", "identities": identities}
+    ok(cli("-s", str(store), "inventory", "import", str(write_json(tmp_path / "i.json", doc))))
+    who = json.loads(ok(cli("-s", str(store), "who", "10.0.1.5", "--json")).stdout)
+    assert who["identity"]["tags"] == {"Name": "web-1", "team": "blue"}
+    shown = json.loads(ok(cli("-s", str(store), "inventory", "show", "--json")).stdout)
+    assert shown["history"]["updated"] == "2026-11-20T08:00:00Z"
+
+
 def test_networks_the_most_specific_wins_and_clear_forgets(cli: Cli, tmp_path: Path) -> None:
     store = tmp_path / "s.duckdb"
     rows = [
@@ -259,6 +273,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "good.yaml").write_text("10.0.0.0/8: corp\n")
     ok(cli("-s", str(store), "networks", str(d / "good.yaml")))
     write_json(d / "dict.json", {"address": "10.0.1.5"})
+    write_json(d / "undated.json", {"taken_at": "2026-11-20T08:00", "identities": []})
     write_json(d / "items.json", [holder("x", "i-1")[0], {"address": "10.0.0.9"}])
     (d / "garbage.txt").write_text("{not json")
     (d / "bad.yaml").write_text("10.2.0.0/16: fine\n10.1.0.0/33: broken\n")
@@ -275,6 +290,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["inventory", "import", "{dir}/dict.json"], {}, "expected a JSON list of identities"),
         (["inventory", "import", "{dir}/items.json"], {}, "item 1: kind missing or not a string"),
         (["inventory", "import", "{dir}/garbage.txt"], {}, "not JSON"),
+        (["inventory", "import", "{dir}/undated.json"], {}, "taken_at '2026-11-20T08:00' is not"),
         (["networks", "{dir}/bad.yaml"], {}, "bad.yaml:2: '10.1.0.0/33' is not a CIDR"),
         (["networks", "{dir}/bad.csv"], {}, "bad.csv:3: 3 fields where the header has 2"),
         (["ip-ranges", "--file", "{dir}/garbage.txt"], {}, "garbage.txt: not JSON"),

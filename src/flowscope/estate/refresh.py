@@ -209,10 +209,12 @@ _IDENTITY_KEYS = {
 _REQUIRED = ("address", "kind", "name")
 
 
-def read_identities(path: str | Path) -> list[Identity]:
-    """The identities of an inventory file: a JSON list of objects with the fields of
-    :class:`~flowscope.estate.aws.Identity` (``address``, ``kind``, ``name`` required;
-    ``tags`` an object or a list of ``{"Key", "Value"}``). The whole file is checked."""
+def read_identities(path: str | Path) -> tuple[list[Identity], datetime | None]:
+    """The identities of an inventory file, and when they were seen if it says. The file is a
+    JSON list of objects with the fields of :class:`~flowscope.estate.aws.Identity`
+    (``address``, ``kind``, ``name`` required; ``tags`` an object, a list of ``{"Key",
+    "Value"}`` or of ``[key, value]``), or ``{"taken_at": ISO, "identities": [...]}`` (what
+    ``flowscope demo`` writes). The whole file is checked."""
     path = Path(path)
     try:
         doc = json.loads(path.read_bytes())
@@ -223,12 +225,27 @@ def read_identities(path: str | Path) -> list[Identity]:
             f"inventory file {path}: not JSON ({e})",
             hint="expected a JSON list of identities; nothing was saved",
         ) from e
+    taken: datetime | None = None
+    if isinstance(doc, dict) and isinstance(doc.get("identities"), list):
+        stamp = doc.get("taken_at")
+        if stamp is not None:
+            try:
+                taken = datetime.fromisoformat(str(stamp))
+            except ValueError:
+                taken = None
+            if taken is None or taken.tzinfo is None:
+                raise UsageError(
+                    f"inventory file {path}: taken_at {str(stamp)[:40]!r} is not an ISO time "
+                    "with a zone",
+                    hint="nothing was saved",
+                )
+        doc = doc["identities"]
     if not isinstance(doc, list):
         raise UsageError(
             f"inventory file {path}: expected a JSON list of identities, got {type(doc).__name__}",
             hint="nothing was saved",
         )
-    return [_identity(path, n, item) for n, item in enumerate(doc)]
+    return [_identity(path, n, item) for n, item in enumerate(doc)], taken
 
 
 def _identity(path: Path, n: int, item: Any) -> Identity:
@@ -288,6 +305,8 @@ def _tags(raw: Any) -> tuple[tuple[str, str], ...] | None:
         pairs = list(raw.items())
     elif isinstance(raw, list) and all(isinstance(t, dict) and "Key" in t for t in raw):
         pairs = [(t["Key"], t.get("Value", "")) for t in raw]
+    elif isinstance(raw, list) and all(isinstance(t, list) and len(t) == 2 for t in raw):
+        pairs = [(t[0], t[1]) for t in raw]
     else:
         return None
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs):
@@ -303,12 +322,13 @@ def import_inventory(
     apply: bool = True,
     progress: Progress | None = None,
 ) -> InventoryChange:
-    """Record the identities of an inventory file as a snapshot taken ``at`` (default now).
+    """Record the identities of an inventory file as a snapshot taken ``at`` (default: the
+    file's ``taken_at``, else now).
     The file stands for the (account, region) pairs it names: their identities it lacks are
     closed; other accounts' are left as they were."""
     st = estate_store(store)
-    identities = read_identities(path)
-    taken = at or datetime.now(UTC)
+    identities, stamped = read_identities(path)
+    taken = at or stamped or datetime.now(UTC)
     covered = sorted({(i.account, i.region) for i in identities})
     snapshot = Snapshot(taken_at=taken, identities=identities, covered=covered)
     return record_snapshot(
