@@ -110,9 +110,19 @@ export function withName(address: string, name: string | null = label(known(addr
   return name ? `${address} · ${name}` : address;
 }
 
+/** A long address or interface id cut in its middle ("eni-08ef0…9cd4b2e"), so a chart's
+ * label keeps room for the name; the tooltip and the table beside the chart hold it whole. */
+export function shorten(k: string, max = 18): string {
+  return k.length <= max ? k : `${k.slice(0, max - 8)}…${k.slice(-7)}`;
+}
+
 /** A chart label function for `field`: names beside addresses, other values as they are. */
 export function valueWithName(field: string, base: (k: string) => string = (k) => k): (k: string) => string {
-  return ADDRESS_FIELDS.has(field) ? (k) => withName(base(k), label(known(k))) : base;
+  if (!ADDRESS_FIELDS.has(field)) return base;
+  return (k) => {
+    const name = label(known(k));
+    return name ? withName(shorten(base(k)), name) : base(k);
+  };
 }
 
 function plain(v: unknown): string {
@@ -140,8 +150,9 @@ export function lines(ident: Identity): string[] {
   if (ident.tags) put("tags", Object.entries(ident.tags).map(([k, v]) => `${k}=${plain(v)}`).join(", "));
   put("AWS service", ident.service);
   put("country", ident.country);
-  put("ASN", ident.asn === null ? null : ident.as_org ? `AS${ident.asn} ${ident.as_org}` : `AS${ident.asn}`);
-  if (ident.asn === null) put("AS org", ident.as_org);
+  const asn = ident.asn ?? null; // any value may be null, or left out
+  put("ASN", asn === null ? null : ident.as_org ? `AS${asn} ${ident.as_org}` : `AS${asn}`);
+  if (asn === null) put("AS org", ident.as_org);
   put("network", ident.network);
   if (ident.network_attributes) {
     put("network attributes", Object.entries(ident.network_attributes).map(([k, v]) => `${k}=${plain(v)}`).join(", "));

@@ -451,7 +451,14 @@ export class DashboardView implements View {
         if (b && b.key !== data.MISSING) this.ctx.addFilter(spec.field!, b.key);
       });
     }
-    describe(panel, dataTable(spec.title, [spec.field!, METRIC_LABEL[metric], "share"], buckets.map((b) => [label(b.key), b.value, top.total ? percent(b.value / top.total) : ""])));
+    const share = (b: data.TopValue) => (top.total ? percent(b.value / top.total) : "");
+    if (address) {
+      // The address whole in its own column, its name in the next.
+      const name = (k: string) => names.label(names.known(k)) ?? "";
+      describe(panel, dataTable(spec.title, [spec.field!, "name", METRIC_LABEL[metric], "share"], buckets.map((b) => [b.key, name(b.key), b.value, share(b)])));
+    } else {
+      describe(panel, dataTable(spec.title, [spec.field!, METRIC_LABEL[metric], "share"], buckets.map((b) => [label(b.key), b.value, share(b)])));
+    }
   }
 
   private renderStats(a: Answers): void {

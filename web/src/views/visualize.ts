@@ -184,12 +184,13 @@ export class VisualizeView implements View {
     else chart.set(topOption({ buckets, metric: s.vmetric, kind: s.vtype as "bar" | "line" | "area", total: top.total || undefined, label, horizontal: false, detail: address ? names.hoverHtml : undefined, labelWidth: address ? 160 : undefined }));
     this.wire(chart, s);
     const splitKeys = [...new Set(buckets.flatMap((b) => (b.parts ?? []).map((p) => p.key)))];
+    const name = (k: string) => (address ? [names.label(names.known(k)) ?? ""] : []);
     describe(
       this.panel,
       dataTable(
         this.panel.title.textContent ?? "",
-        [s.vfield, METRIC_LABEL[s.vmetric], ...splitKeys],
-        buckets.map((b) => [label(b.key), b.value, ...splitKeys.map((k) => b.parts?.find((p) => p.key === k)?.value ?? 0)]),
+        [s.vfield, ...(address ? ["name"] : []), METRIC_LABEL[s.vmetric], ...splitKeys],
+        buckets.map((b) => [address ? b.key : label(b.key), ...name(b.key), b.value, ...splitKeys.map((k) => b.parts?.find((p) => p.key === k)?.value ?? 0)]),
       ),
     );
   }
