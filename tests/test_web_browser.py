@@ -464,3 +464,19 @@ def test_the_url_restores_the_same_view(page: tuple[Any, Watch], browser: Any, s
     targets = {r[1] for r in links}
     assert "443 https" in targets and "53 dns" not in targets
     shot(tab, "visualize-sankey")
+
+
+def test_panels_of_names_say_so_when_the_store_has_none(
+    page: tuple[Any, Watch], server: str
+) -> None:
+    # This store was loaded without any inventory, networks file or ip-ranges: no flow has a name.
+    tab, watch = page
+    open_view(tab, server + "/#/dashboard?from=all&to=all")
+    names = tab.get_by_test_id("panel-names")
+    assert names.locator(".empty").inner_text() == (
+        "No names yet: run flowscope inventory refresh or see README."
+    )
+    assert names.locator(".chart").count() == 0
+    # The page asked no name of an address the server cannot name.
+    if not any(f["name"] == "src_name" for f in api(server, "fields")):
+        assert not [u for u in watch.requests if u.endswith("/api/identify")]

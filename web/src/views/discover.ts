@@ -226,7 +226,7 @@ export class DiscoverView implements View {
     const term = this.fieldFilter.value.trim().toLowerCase();
     const fields = this.ctx.fields.filter((f) => !term || f.name.includes(term));
     const rows = this.page?.rows ?? [];
-    const present = (f: FieldInfo) => rows.some((r) => r[f.name] !== null && r[f.name] !== undefined && r[f.name] !== "");
+    const present = (f: FieldInfo) => rows.some((r) => { const v = r[f.name]; return v !== null && v !== undefined && v !== "" && !(Array.isArray(v) && !v.length); });
     const selected = s.cols.map((c) => fields.find((f) => f.name === c)).filter((f): f is FieldInfo => !!f);
     const rest = fields.filter((f) => !s.cols.includes(f.name));
     const available = rows.length ? rest.filter(present) : rest;
