@@ -206,7 +206,7 @@ def _pages(backend: Backend, q: SearchQuery) -> tuple[list[tuple[Any, ...]], int
     ],
 )
 def test_same_search_pages(pair: Pair, sort: str, where: str) -> None:
-    columns = [c for c in QUERY_FIELDS if c != "load_id"]
+    columns = [c for c in QUERY_FIELDS if c != "load_id" and not QUERY_FIELDS[c].endpoint]
     q = build.search_query(columns, sort, 37, None, S(where))
     a_rows, a_pages, a_total = _pages(pair.duck, q)
     b_rows, b_pages, b_total = _pages(pair.cluster, q)

@@ -203,3 +203,16 @@ def test_an_address_held_twice_at_once_names_the_one_opened_last() -> None:
     assert as_of(h, pa.array(["10.0.3.17"]), pa.array([T3]), ["account"]).to_pylist() == [
         {"account": "444455556666"}
     ]
+
+
+def test_a_backdated_first_refresh_names_flows_from_before_it() -> None:
+    # flows loaded before the first refresh are named by it; a later arrival is not backdated
+    h1 = update(empty_history(), snapshot_table([WEB1]), T1, backdate=True)
+    h2 = update(h1, snapshot_table([WEB1, DB]), T2, backdate=True)
+    assert spans(h2) == [("10.0.3.17", "web-1", None, None), ("10.0.9.9", "db", T2, None)]
+    before = T1 - timedelta(days=30)
+    assert names(h2, ["10.0.3.17", "10.0.9.9", "10.0.9.9"], [before, before, T2]) == [
+        "web-1",
+        None,
+        "db",
+    ]

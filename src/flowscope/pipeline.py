@@ -19,10 +19,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from flowscope.engines.base import Store, Writer
-from flowscope.enrich import enrich
+from flowscope.enrich import enrich_parsed
 from flowscope.errors import InputError, SourceError
+from flowscope.estate.resolve import Estate
+from flowscope.estate.store import load_estate
 from flowscope.parse.layout import HeaderError, Layout
-from flowscope.parse.text import Parsed, Reject
+from flowscope.parse.text import Reject
 from flowscope.sources import Plan, Reading, Source, Unit, source_lock
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,9 @@ def ingest(
     rows_done: Callable[[int], None] | None = None,
 ) -> Summary:
     """Load every unit into ``store``; one transaction per unit."""
+    estate = load_estate(store)
     with store.write() as writer:
-        summary = _ingest(units, writer, fmt, progress, rows_done)
+        summary = _ingest(units, writer, fmt, progress, rows_done, estate)
     _refused(summary, writer.failed())  # the last group commits as the writer closes
     return summary
 
@@ -100,11 +103,12 @@ def read_source(
     rows_done: Callable[[int], None] | None = None,
 ) -> Summary:
     """One run over a resumable source: planned with the store's checkpoints, then loaded."""
+    estate = load_estate(store)
     with store.write() as writer:
         plan = source.plan(writer, fmt)
         if on_plan:
             on_plan(plan)
-        summary = _ingest(plan.units, writer, plan.layout or fmt, progress, rows_done)
+        summary = _ingest(plan.units, writer, plan.layout or fmt, progress, rows_done, estate)
     _refused(summary, writer.failed())
     summary.units = [u for u in summary.units if u.name not in plan.markers]
     return summary
@@ -155,10 +159,11 @@ def _ingest(
     fmt: Layout | None,
     progress: Progress | None,
     rows_done: Callable[[int], None] | None,
+    estate: Estate | None = None,
 ) -> Summary:
     summary = Summary()
     for unit in units:
-        result = _load_unit(unit, writer, fmt, rows_done)
+        result = _load_unit(unit, writer, fmt, rows_done, estate)
         summary.units.append(result)
         _refused(summary, writer.failed())
         if progress:
@@ -178,7 +183,11 @@ def _refused(summary: Summary, failed: dict[int, str]) -> None:
 
 
 def _load_unit(
-    unit: Unit, writer: Writer, fmt: Layout | None, rows_done: Callable[[int], None] | None
+    unit: Unit,
+    writer: Writer,
+    fmt: Layout | None,
+    rows_done: Callable[[int], None] | None,
+    estate: Estate | None = None,
 ) -> UnitResult:
     if unit.identity is not None:
         prior = writer.loaded(unit.identity)
@@ -194,7 +203,7 @@ def _load_unit(
         with writer.load(unit.name, unit.identity) as job:
             result.load_id = job.load_id
             for parsed in unit.read(fmt, info):
-                job.append(Parsed(enrich(parsed.table), parsed.rejects))
+                job.append(enrich_parsed(parsed, estate))
                 if len(result.sample) < SAMPLE_REJECTS:
                     result.sample.extend(parsed.rejects[: SAMPLE_REJECTS - len(result.sample)])
                 if rows_done:

@@ -144,7 +144,62 @@ DERIVED: tuple[Derived, ...] = (
         pa.string(),
         "decoded `tcp_flags`: SYN, SYN-ACK, FIN, RST joined by '|'",
     ),
+    Derived(
+        "src_scope",
+        "VARCHAR",
+        pa.string(),
+        "where srcaddr sits: same-vpc, other-vpc, aws-service, internet, special, private",
+    ),
+    Derived(
+        "dst_scope",
+        "VARCHAR",
+        pa.string(),
+        "where dstaddr sits: same-vpc, other-vpc, aws-service, internet, special, private",
+    ),
 )
+
+#: Derived columns the estate computes (NULL without one): the embedded store skips them
+#: when a batch has no value, as it skips absent fields.
+ESTATE_DERIVED = ("src_scope", "dst_scope")
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """What the estate knows about one end of a flow (a column per side: ``src_name``...).
+    The embedded store looks them up at query time from its ``endpoints`` table; a document
+    store keeps them in each document."""
+
+    name: str
+    sql_type: str
+    arrow_type: pa.DataType
+    doc: str
+
+
+ENDPOINT_ATTRIBUTES: tuple[Attribute, ...] = (
+    Attribute("name", "VARCHAR", pa.string(), "who it is: web-1, nat-0a1b, S3 (eu-west-1)…"),
+    Attribute("kind", "VARCHAR", pa.string(), "instance, nat-gateway, load-balancer, internet…"),
+    Attribute("resource_id", "VARCHAR", pa.string(), "the AWS resource holding the address"),
+    Attribute("vpc_id", "VARCHAR", pa.string(), "its VPC (inventory, or the VPC CIDR it is in)"),
+    Attribute("subnet_id", "VARCHAR", pa.string(), "its subnet"),
+    Attribute("az", "VARCHAR", pa.string(), "its availability zone"),
+    Attribute(
+        "security_groups", "VARCHAR[]", pa.list_(pa.string()), "its security groups (a list)"
+    ),
+    Attribute("service", "VARCHAR", pa.string(), "AWS service of its prefix (ip-ranges.json)"),
+    Attribute("country", "VARCHAR", pa.string(), "country, ISO 3166-1 alpha-2 (public only)"),
+    Attribute("asn", "BIGINT", pa.int64(), "autonomous system number (public only)"),
+    Attribute("as_org", "VARCHAR", pa.string(), "autonomous system organisation"),
+    Attribute("network", "VARCHAR", pa.string(), "your name for its network (networks file)"),
+)
+SIDES = ("src", "dst")
+#: ``src_name`` ... ``dst_network``: the attribute columns of both sides.
+ENDPOINT_COLUMNS: dict[str, Attribute] = {
+    f"{side}_{a.name}": a for side in SIDES for a in ENDPOINT_ATTRIBUTES
+}
+
+#: The embedded store's endpoint ids: per side, the row of its ``endpoints`` table naming the
+#: address as of the flow's start (see :mod:`flowscope.estate.resolve`).
+ENDPOINT_IDS = ("src_ep", "dst_ep")
 
 #: Provenance column: which load (row of the ``loads`` table) brought the row in.
 LOAD_ID = "load_id"
@@ -224,10 +279,12 @@ SQL_TYPES: dict[str, str] = (
     {f.column: f.sql_type for f in FIELDS}
     | {d.column: d.sql_type for d in DERIVED}
     | {LOAD_ID: "BIGINT"}
+    | {c: "INTEGER" for c in ENDPOINT_IDS}
 )
 
-#: Every column of the ``flows`` view, in order: AWS fields, derived columns, load_id.
-ALL_COLUMNS: tuple[str, ...] = COLUMNS + (LOAD_ID,)
+#: Every column of the ``flows`` view, in order: AWS fields, derived columns, load_id, and the
+#: endpoint ids.
+ALL_COLUMNS: tuple[str, ...] = COLUMNS + (LOAD_ID,) + ENDPOINT_IDS
 
 
 def quote(column: str) -> str:

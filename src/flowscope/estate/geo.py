@@ -28,6 +28,7 @@ from __future__ import annotations
 import gzip
 import importlib.resources
 import ipaddress
+import os
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
@@ -220,6 +221,67 @@ class EmbeddedGeo:
                 str(importlib.resources.files("geoip2fast") / "geoip2fast-asn-ipv6.dat.gz")
             )
         path = Path(data_file)
+        cache = _cache_file(path)
+        if cache is not None and cache.exists():
+            try:
+                self._load_cache(cache)
+                return
+            except (OSError, ValueError, KeyError):
+                pass  # rebuilt below
+        self._build(path)
+        if cache is not None:
+            self._save_cache(cache)
+
+    _ARRAYS = (
+        "country_v4",
+        "country_v6",
+        "asn_v4",
+        "asn_v6",
+    )
+
+    def _save_cache(self, cache: Path) -> None:
+        """Keep the built arrays (a pickle of half a million ranges takes a second to turn
+        into arrays; the arrays load in a few milliseconds)."""
+        arrays: dict[str, Any] = {
+            "countries": np.array(self._countries.to_pylist(), dtype=object),
+            "orgs": np.array(self._orgs.to_pylist(), dtype=object),
+            "info": np.array([self.info]),
+        }
+        for name in self._ARRAYS:
+            r: _Ranges = getattr(self, "_" + name)
+            arrays[name + "_first"], arrays[name + "_last"], arrays[name + "_ids"] = (
+                r.first,
+                r.last,
+                r.ids,
+            )
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+            np.savez(
+                tmp,
+                **{k: v.astype(str) if v.dtype == object else v for k, v in arrays.items()},
+                nulls_c=np.array([c is None for c in arrays["countries"]]),
+                nulls_o=np.array([o is None for o in arrays["orgs"]]),
+            )
+            os.replace(tmp, cache)
+        except OSError:
+            pass  # a cache is only a cache
+
+    def _load_cache(self, cache: Path) -> None:
+        with np.load(cache, allow_pickle=False) as z:
+            countries = [
+                None if n else str(c) for c, n in zip(z["countries"], z["nulls_c"], strict=True)
+            ]
+            orgs = [None if n else str(o) for o, n in zip(z["orgs"], z["nulls_o"], strict=True)]
+            self._countries = pa.array(countries, pa.string())
+            self._orgs = pa.array(orgs, pa.string())
+            self.info = str(z["info"][0])
+            for name in self._ARRAYS:
+                r = _Ranges.__new__(_Ranges)
+                r.first, r.last, r.ids = z[name + "_first"], z[name + "_last"], z[name + "_ids"]
+                setattr(self, "_" + name, r)
+
+    def _build(self, path: Path) -> None:
         try:
             with gzip.open(path, "rb") as f:
                 # The package's own data file, loaded as the package itself loads it.
@@ -271,6 +333,16 @@ class EmbeddedGeo:
         country = self._countries.take(pa.array(country_id, mask=country_id < 0))
         org = self._orgs.take(pa.array(asn_id, mask=asn_id < 0))
         return pa.table([country, pa.nulls(count, pa.int64()), org], schema=GEO_SCHEMA)
+
+
+def _cache_file(data: Path) -> Path | None:
+    """Where the arrays built from ``data`` are kept: per user, per version of the data file."""
+    try:
+        st = data.stat()
+    except OSError:
+        return None
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flowscope"
+    return base / f"geo-{st.st_size}-{int(st.st_mtime)}-v1.npz"
 
 
 def open_geo(paths: Sequence[str | Path] = ()) -> GeoSource:

@@ -14,8 +14,13 @@ Pure functions over Arrow tables (DuckDB runs the joins in memory; nothing here 
 - :func:`as_of` names, for arrays of (address, time), the identity that held each address at
   that time, with one DuckDB hash join on the address (vectorised; no Python per row).
 
-An identity holds ``[valid_from, valid_to)``. A time before the address was first seen, or in a
-gap after it was closed and before it was seen again, has no identity (NULL).
+An identity holds ``[valid_from, valid_to)``. With ``backdate=True`` (what a store's refresh
+uses), the identities of the first refresh of an (account, region) open with ``valid_from``
+NULL, "since before the inventory began": flows
+loaded before the first refresh are named by it (the best knowledge there is; flowscope cannot
+know who held an address before it first looked). An identity first seen by a later refresh
+opens at that refresh. A time before it, or in a gap after an identity was closed and before
+the address was seen again, has no identity (NULL).
 """
 
 from __future__ import annotations
@@ -88,6 +93,8 @@ def update(
     snapshot: pa.Table,
     at: datetime,
     covered: Sequence[tuple[str, str]] | None = None,
+    *,
+    backdate: bool = False,
 ) -> pa.Table:
     """The history after a snapshot taken at ``at`` (see the module docstring).
 
@@ -141,14 +148,16 @@ def update(
                 UNION ALL
                 SELECT 1 AS part,
                     row_number() OVER (ORDER BY account, region, kind, address, digest) AS n,
-                    {_IDENTITY_COLUMNS}, digest, ?::TIMESTAMPTZ AS valid_from,
+                    {_IDENTITY_COLUMNS}, digest,
+                    CASE WHEN NOT ? OR (account, region) IN (SELECT (account, region) FROM h)
+                        THEN ?::TIMESTAMPTZ END AS valid_from,
                     NULL::TIMESTAMPTZ AS valid_to
                 FROM s
                 WHERE digest NOT IN (SELECT digest FROM h WHERE valid_to IS NULL)
             )
             ORDER BY part, n
             """,
-            params=[everywhere, at, at],
+            params=[everywhere, at, backdate, at],
         ).to_arrow_table()
         assert result is not None
     finally:
@@ -213,9 +222,10 @@ def as_of_rows(
         con.register("q", query)
         hit = con.sql(
             """
-            SELECT q.n, h.hn, epoch_us(h.valid_from) AS since
+            SELECT q.n, h.hn, coalesce(epoch_us(h.valid_from), -9223372036854775807) AS since
             FROM q JOIN h ON q.address = h.address
-                AND q.t >= h.valid_from AND (h.valid_to IS NULL OR q.t < h.valid_to)
+                AND (h.valid_from IS NULL OR q.t >= h.valid_from)
+                AND (h.valid_to IS NULL OR q.t < h.valid_to)
             """
         ).to_arrow_table()
         assert hit is not None

@@ -91,6 +91,13 @@ def load_networks(path: str | Path) -> Networks:
         text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's CSV starts with a BOM
     except (OSError, UnicodeDecodeError) as e:
         raise NetworksError(path, None, f"cannot be read: {e}") from e
+    return parse_networks(text, path)
+
+
+def parse_networks(text: str, path: str | Path) -> Networks:
+    """Check and index the text of a networks file; ``path`` names it (its suffix: the format)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
     raw = _read_csv(path, text) if suffix == ".csv" else _read_yaml(path, text)
     entries: list[NamedNetwork] = []
     seen: dict[Network, int] = {}

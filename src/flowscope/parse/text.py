@@ -13,6 +13,7 @@ import ipaddress
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,6 +21,9 @@ import pyarrow.csv as pcsv
 
 from flowscope.parse.layout import Layout
 from flowscope.schema import Field
+
+if TYPE_CHECKING:
+    from flowscope.estate.resolve import BatchEndpoints
 
 INT32_MAX = 2**31 - 1
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -41,6 +45,8 @@ class Parsed:
 
     table: pa.Table
     rejects: list[Reject] = field(default_factory=list)
+    #: Who each end is (set by the pipeline when an estate is known; see flowscope.estate).
+    endpoints: BatchEndpoints | None = None
 
 
 #: Addresses found valid, shared by every parser of the process: AWS writes a file per

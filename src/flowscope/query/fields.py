@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from flowscope.errors import QueryError
-from flowscope.schema import DERIVED, FIELDS, LOAD_ID, PROTOCOL_NAMES
+from flowscope.schema import DERIVED, ENDPOINT_COLUMNS, FIELDS, LOAD_ID, PROTOCOL_NAMES
 
-QueryKind = Literal["int", "long", "str", "ip", "time"]
+QueryKind = Literal["int", "long", "str", "ip", "time", "list"]
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -32,6 +32,8 @@ class QueryField:
     enum: tuple[str, ...] | None = None
     max_value: int | None = None
     doc: str = ""
+    #: Known from the estate (an endpoint attribute: src_name...), not read from the record.
+    endpoint: bool = False
 
     @property
     def numeric(self) -> bool:
@@ -50,6 +52,7 @@ class QueryField:
             "version": self.version,
             "enum": list(self.enum) if self.enum else None,
             "doc": self.doc,
+            "endpoint": self.endpoint,
         }
 
 
@@ -73,6 +76,18 @@ def _build() -> dict[str, QueryField]:
         kind: QueryKind = "time" if d.sql_type == "TIMESTAMPTZ" else "str"
         out[d.column] = QueryField(d.column, kind, doc=d.doc.replace("`", ""))
     out[LOAD_ID] = QueryField(LOAD_ID, "long", doc="the load that brought the record in")
+    for column, a in ENDPOINT_COLUMNS.items():
+        kinds: dict[str, QueryKind] = {"VARCHAR": "str", "BIGINT": "long", "VARCHAR[]": "list"}
+        side = "srcaddr" if column.startswith("src_") else "dstaddr"
+        out[column] = QueryField(column, kinds[a.sql_type], doc=f"{side}: {a.doc}", endpoint=True)
+    for column in ("src_scope", "dst_scope"):
+        out[column] = QueryField(
+            column,
+            "str",
+            enum=("aws-service", "internet", "other-vpc", "private", "same-vpc", "special"),
+            doc=out[column].doc,
+            endpoint=True,
+        )
     return out
 
 

@@ -381,7 +381,7 @@ class _Parser:
         if raw.wild:
             if not any(raw.parts):
                 return Exists(field.name)
-            if field.kind not in ("str", "ip"):
+            if field.kind not in ("str", "ip", "list"):
                 raise self.error(
                     f"wildcards apply to text and address fields; {field.name} is a "
                     + ("time" if field.kind == "time" else "number"),
@@ -412,6 +412,8 @@ class _Parser:
                 f"e.g. {field.name}:10.0.0.0/8",
                 raw.pos,
             )
+        if field.kind == "list" and ranged:
+            raise self.error(f"{field.name} is a list: it cannot be compared", raw.pos)
         if field.kind == "time":
             try:
                 when = parse_time(text)

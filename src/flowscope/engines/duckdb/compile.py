@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowscope.query.fields import QUERY_FIELDS
 from flowscope.query.filter import (
     And,
     Equals,
@@ -131,7 +132,11 @@ def _compile(node: Node, negated: bool, ip6: Ip6Texts | None) -> Sql:
         return join([_compile(i, negated, ip6) for i in node.items], "AND")
     if isinstance(node, Or):
         fields = {i.field for i in node.items if isinstance(i, Equals)}
-        if len(fields) == 1 and all(isinstance(i, Equals) for i in node.items):
+        if (
+            len(fields) == 1
+            and all(isinstance(i, Equals) for i in node.items)
+            and not _is_list(next(iter(fields)))
+        ):
             # field:(a or b or c): one IN list, which DuckDB evaluates much faster than ORs
             values = [i.value for i in node.items if isinstance(i, Equals)]
             marks = ", ".join("?" for _ in values)
@@ -145,10 +150,26 @@ def _compile(node: Node, negated: bool, ip6: Ip6Texts | None) -> Sql:
     return Sql(f"coalesce({leaf.text}, false)", leaf.params) if negated else leaf
 
 
+def _is_list(column: str) -> bool:
+    field = QUERY_FIELDS.get(column)
+    return field is not None and field.kind == "list"
+
+
 def _leaf(node: Node, ip6: Ip6Texts | None) -> Sql:
     if isinstance(node, And | Or | Not):
         raise TypeError(f"not a leaf: {node!r}")
     col = quote(node.field)
+    if _is_list(node.field):
+        # a list matches when one of its members does (OpenSearch's meaning for arrays)
+        if isinstance(node, Exists):
+            return Sql(f"len({col}) > 0")
+        if isinstance(node, Equals):
+            return Sql(f"list_contains({col}, ?)", [node.value])
+        if isinstance(node, Wildcard):
+            return Sql(
+                f"len(list_filter({col}, lambda fs_x: fs_x LIKE ? ESCAPE '\\')) > 0",
+                [like_pattern(node.parts)],
+            )
     if isinstance(node, Exists):
         return Sql(f"{col} IS NOT NULL")
     if isinstance(node, Equals):

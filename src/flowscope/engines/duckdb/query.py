@@ -51,7 +51,7 @@ from flowscope.query.model import (
     series_label,
     summary_from_top,
 )
-from flowscope.schema import SQL_TYPES, quote, select_sql
+from flowscope.schema import ENDPOINT_COLUMNS, SQL_TYPES, quote, select_sql
 
 _METRIC_COL = {"count": "c", "bytes": "b", "packets": "p"}
 _SUMS = 'count(*) AS c, coalesce(sum("bytes"), 0) AS b, coalesce(sum("packets"), 0) AS p'
@@ -95,6 +95,7 @@ class _Session:
     def __init__(self, con: duckdb.DuckDBPyConnection, cache: _Ip6Cache | None = None) -> None:
         self.con = con
         self._layouts: list[tuple[str, set[str]]] | None = None
+        self._endpoints: bool | None = None
         # Group ports (16 bits) and histogram buckets in a perfect hash table, not a general
         # one: top dstport over 10M rows goes from about 260 ms to 95 ms.
         con.execute(f"SET perfect_ht_threshold = {PERFECT_HT_BITS}").fetchall()
@@ -120,9 +121,34 @@ class _Session:
     def where(self, scope: Scope) -> Sql:
         return compile_condition(scope.where, scope.time, self.ip6)
 
+    @property
+    def has_endpoints(self) -> bool:
+        if self._endpoints is None:
+            self._endpoints = bool(
+                self.con.execute(
+                    "SELECT 1 FROM duckdb_tables() WHERE table_name = 'endpoints' "
+                    "AND database_name = current_database()"
+                ).fetchall()
+            )
+        return self._endpoints
+
     def union(self, columns: list[str], row_ids: bool = False) -> str | None:
         """A UNION ALL of ``columns`` over the flows_N tables (None when there is none yet);
-        with ``row_ids``, each row's table number ``__t`` and ``rowid`` ``__r`` too."""
+        with ``row_ids``, each row's table number ``__t`` and ``rowid`` ``__r`` too. Endpoint
+        attributes (``src_name``...) come from the ``endpoints`` table, joined on the side's
+        endpoint id (only for the sides asked)."""
+        attrs = [c for c in columns if c in ENDPOINT_COLUMNS]
+        if attrs:
+            sides = sorted({c[:3] for c in attrs})
+            plain = [c for c in columns if c not in ENDPOINT_COLUMNS]
+            body = self.union([*dict.fromkeys([*plain, *(f"{x}_ep" for x in sides)])], row_ids)
+            if body is None:
+                return None
+            return f"SELECT u.*, {endpoint_columns(attrs, self.has_endpoints)} FROM ({body}) u " + (
+                " ".join(f"LEFT JOIN endpoints e_{x} ON u.{x}_ep = e_{x}.id" for x in sides)
+                if self.has_endpoints
+                else ""
+            )
         if self._layouts is None:
             found = self.con.execute("SELECT name, columns FROM layouts ORDER BY name").fetchall()
             self._layouts = [(str(n), set(str(c).split(","))) for n, c in found]
@@ -140,7 +166,9 @@ class _Session:
         wanted = [*columns, *sorted(_fields_of(scope.where) if scope else ())]
         if scope is not None and (scope.time.start or scope.time.end):
             wanted += ["start_time", "end_time"]
-        cols = [c for c in dict.fromkeys(wanted) if c in SQL_TYPES] or ["load_id"]
+        cols = [c for c in dict.fromkeys(wanted) if c in SQL_TYPES or c in ENDPOINT_COLUMNS] or [
+            "load_id"
+        ]
         union = self.union(cols)
         return "flows" if union is None else f"({union}) AS flows"
 
@@ -150,6 +178,20 @@ class _Session:
                 self.con.execute(macro).fetchall()
             self.macros = True
         return self.con.execute(sql, params or []).fetchall()
+
+
+def endpoint_columns(attrs: list[str], joined: bool) -> str:
+    """``e_src.name AS src_name, ...`` (typed NULLs when the store has no endpoints yet)."""
+    out = []
+    for c in attrs:
+        a = ENDPOINT_COLUMNS[c]
+        side = c[:3]
+        out.append(
+            f"e_{side}.{quote(a.name)} AS {quote(c)}"
+            if joined
+            else f"NULL::{a.sql_type} AS {quote(c)}"
+        )
+    return ", ".join(out)
 
 
 @contextmanager
@@ -241,13 +283,50 @@ class DuckBackend(Backend):
         return metrics(s, q)
 
 
+def _grouped(s: _Session, q: TopQuery, keys: list[str], where: Sql) -> str:
+    """``SELECT k0.., c, b, p`` grouped by the keys. Endpoint attributes are grouped by their
+    endpoint id first and joined to ``endpoints`` after (the join then meets thousands of
+    groups, not millions of rows); a list attribute (security groups) counts once per member."""
+    attrs = [f for f in q.fields if f in ENDPOINT_COLUMNS]
+    if not attrs:
+        key_cols = ", ".join(f"{quote(f)} AS {k}" for f, k in zip(q.fields, keys, strict=True))
+        source = s.flows(q.scope, *q.fields, "bytes", "packets")
+        return f"SELECT {key_cols}, {_SUMS} FROM {source} {where.where} GROUP BY ALL"
+    sides = sorted({f[:3] for f in attrs})
+    plain = [f for f in q.fields if f not in ENDPOINT_COLUMNS]
+    inner_cols = [*plain, *(f"{x}_ep" for x in sides)]
+    source = s.flows(q.scope, *inner_cols, "bytes", "packets")
+    inner = (
+        f"SELECT {', '.join(quote(c) for c in inner_cols)}, {_SUMS} "
+        f"FROM {source} {where.where} GROUP BY ALL"
+    )
+    outer_keys = []
+    for f, k in zip(q.fields, keys, strict=True):
+        if f not in ENDPOINT_COLUMNS:
+            outer_keys.append(f"g.{quote(f)} AS {k}")
+            continue
+        a = ENDPOINT_COLUMNS[f]
+        value = f"e_{f[:3]}.{quote(a.name)}" if s.has_endpoints else f"NULL::{a.sql_type}"
+        outer_keys.append(
+            f"unnest({value}) AS {k}" if a.sql_type.endswith("[]") else f"{value} AS {k}"
+        )
+    joins = (
+        " ".join(f"LEFT JOIN endpoints e_{x} ON g.{x}_ep = e_{x}.id" for x in sides)
+        if s.has_endpoints
+        else ""
+    )
+    return (
+        f"SELECT {', '.join(keys)}, sum(c) AS c, sum(b) AS b, sum(p) AS p FROM ("
+        f"SELECT {', '.join(outer_keys)}, c, b, p FROM ({inner}) g {joins}"
+        ") GROUP BY ALL"
+    )
+
+
 def top(s: _Session, q: TopQuery) -> TopResult:
     keys = [f"k{i}" for i in range(len(q.fields))]
     key_list = ", ".join(keys)
-    key_cols = ", ".join(f"{quote(f)} AS {k}" for f, k in zip(q.fields, keys, strict=True))
     missing = " OR ".join(f"{k} IS NULL" for k in keys)
     where = s.where(q.scope)
-    source = s.flows(q.scope, *q.fields, "bytes", "packets")
     metric = _METRIC_COL[q.by]
     # Totals ride along as window sums over the groups; rows with a NULL key are "missing".
     # (window aggregates with FILTER are quadratic in DuckDB 2.0; CASE sums are not)
@@ -258,7 +337,7 @@ def top(s: _Session, q: TopQuery) -> TopResult:
             sum(CASE WHEN {missing} THEN b ELSE 0 END) OVER (),
             sum(CASE WHEN {missing} THEN p ELSE 0 END) OVER (),
             sum(CASE WHEN {missing} THEN 0 ELSE 1 END) OVER ()
-        FROM (SELECT {key_cols}, {_SUMS} FROM {source} {where.where} GROUP BY ALL)
+        FROM ({_grouped(s, q, keys, where)})
         ORDER BY m, {metric} DESC, c DESC, {key_list}
         LIMIT ?"""
     n = len(keys)

@@ -31,26 +31,35 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
 from flowscope.engines.base import LoadRecord, Rows
 from flowscope.errors import InputError, QueryError, StoreBusy, StoreDamaged, StoreError
+from flowscope.estate.store import EstateItem
 from flowscope.parse.text import Parsed, Reject
 from flowscope.schema import (
     ALL_COLUMNS,
+    ENDPOINT_ATTRIBUTES,
+    ENDPOINT_IDS,
+    ESTATE_DERIVED,
     LOAD_ID,
+    SQL_TYPES,
     create_table_sql,
     flows_view_sql,
+    quote,
 )
+
+if TYPE_CHECKING:
+    from flowscope.estate.resolve import BatchEndpoints, Estate
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +79,18 @@ _DDL = [
         source_key VARCHAR PRIMARY KEY, cursor VARCHAR, updated TIMESTAMPTZ)""",
     "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
 ]
+#: The estate (added later than the tables above: a store without them has no estate yet).
+#: ``estate``: the inventory's history, ip-ranges.json, the networks file, each one blob;
+#: ``endpoints``: per endpoint id (an address in one slot of its history, see
+#: flowscope.estate.resolve) what is known of it, joined to flows at query time.
+_ESTATE_DDL = [
+    """CREATE TABLE IF NOT EXISTS estate (
+        name VARCHAR PRIMARY KEY, data BLOB, source VARCHAR, updated TIMESTAMPTZ)""",
+    "CREATE TABLE IF NOT EXISTS endpoints (id INTEGER, address VARCHAR, slot INTEGER, "
+    + ", ".join(f"{quote(a.name)} {a.sql_type}" for a in ENDPOINT_ATTRIBUTES)
+    + ")",
+]
+ENDPOINT_TABLE_COLUMNS = ("id", "address", "slot", *(a.name for a in ENDPOINT_ATTRIBUTES))
 
 _LOAD_SCHEMA = pa.schema(
     [
@@ -274,6 +295,16 @@ class DuckStore:
                 yield con
         finally:
             con.close()
+
+    def estate_items(self) -> dict[str, EstateItem]:
+        """The estate this store keeps (none before the first refresh)."""
+        if not self.path.exists():
+            return {}
+        with self.read() as con:
+            if "estate" not in _present(con):
+                return {}
+            found = con.execute("SELECT name, data, source, updated FROM estate").fetchall()
+        return {str(n): EstateItem(bytes(d), str(s), u) for n, d, s, u in found}
 
     def _listing(self, sql: str, limit: int) -> Rows:
         with self.read() as con:
@@ -516,6 +547,7 @@ class _Staged:
     rejects: list[pa.Table] = field(default_factory=list)
     cursors: dict[str, dict[str, Any]] = field(default_factory=dict)
     ledger: dict[str, Any] | None = None
+    endpoints: list[pa.Table] = field(default_factory=list)
 
 
 class DuckWriter:
@@ -534,6 +566,10 @@ class DuckWriter:
         self._identities: dict[str, int] = {}
         self._tables: dict[str, str] = {}
         self._last_id = 0
+        # Endpoint ids by (address, slot), and the last id handed out (see endpoint_ids)
+        self._endpoints: dict[tuple[str, int], int] = {}
+        self._last_endpoint = 0
+        self._mine: set[int] = set()
         # Small loads of the current group, in order (see _Staged)
         self._group: list[_Staged] = []
         self._staged_rows = 0
@@ -553,7 +589,7 @@ class DuckWriter:
             # One transaction: a process killed while creating the store leaves all of it or
             # none (readers take a file without the tables for an empty store, see read())
             _run(con, "BEGIN TRANSACTION")
-            for ddl in _DDL:
+            for ddl in _DDL + _ESTATE_DDL:
                 _run(con, ddl)
             _run(con, "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
             if not _one(
@@ -571,6 +607,11 @@ class DuckWriter:
                 str(c): str(n) for n, c in _run(con, "SELECT name, columns FROM layouts")
             }
             last = int(_run(con, "SELECT coalesce(max(load_id), 0) FROM loads")[0][0])
+            self._endpoints = {
+                (str(a), int(n)): int(i)
+                for i, a, n in _run(con, "SELECT id, address, slot FROM endpoints")
+            }
+            top = int(_run(con, "SELECT coalesce(max(id), 0) FROM endpoints")[0][0])
         except duckdb.Error as e:
             with suppress(duckdb.Error):
                 con.close()
@@ -579,6 +620,8 @@ class DuckWriter:
             ) from e
         # (ids handed out in this run stay taken even if their loads were rolled back)
         self._last_id = max(self._last_id, last)
+        # (ids handed out stay taken: a load rolled back may have carried new ones)
+        self._last_endpoint = max(self._last_endpoint, top)
         self.con = con
 
     def failed(self) -> dict[int, str]:
@@ -645,6 +688,9 @@ class DuckWriter:
             table = self.tables(columns)
             for same in by_schema.values():
                 self.c.from_arrow(pa.concat_tables(same)).insert_into(table)
+        endpoints = [e for one in group for e in one.endpoints]
+        if endpoints:
+            self.insert_endpoints(pa.concat_tables(endpoints))
         rejects = [r for one in group for r in one.rejects]
         if rejects:
             self.c.from_arrow(pa.concat_tables(rejects)).insert_into("rejects")
@@ -800,6 +846,174 @@ class DuckWriter:
             hint="nothing from this input was stored",
         )
 
+    def endpoint_ids(self, found: BatchEndpoints) -> tuple[pa.Array, pa.Table | None]:
+        """Ids for a batch's endpoints, and the rows of ``endpoints`` for those new to the store
+        (written with the load, in its transaction). A load rolled back may leave ids in the
+        cache that the file lacks: every load therefore writes the rows of all the ids it uses
+        that this process handed out, and ``insert_endpoints`` skips those already there."""
+        self.c  # noqa: B018 - opens the file (and fills the caches) if it is closed
+        addresses = found.addresses.to_pylist()
+        slots = found.slots.to_pylist()
+        ids = []
+        fresh = []
+        for i, key in enumerate(zip(addresses, slots, strict=True)):
+            got = self._endpoints.get(key)
+            if got is None:
+                self._last_endpoint += 1
+                got = self._endpoints[key] = self._last_endpoint
+                self._mine.add(got)
+            if got in self._mine:
+                fresh.append(i)
+            ids.append(got)
+        id_array = pa.array(ids, pa.int32())
+        if not fresh:
+            return id_array, None
+        take = pa.array(fresh, pa.int32())
+        rows = pa.table(
+            {
+                "id": id_array.take(take),
+                "address": found.addresses.take(take),
+                "slot": found.slots.take(take).cast(pa.int32()),
+                **{n: found.attributes.column(n).take(take) for n in found.attributes.column_names},
+            }
+        )
+        return id_array, rows
+
+    def save_estate(self, items: dict[str, EstateItem]) -> None:
+        """Keep ``items`` (each replaces the item of its name), in one transaction of its own."""
+        self.commit()
+        con = self.c
+        con.begin()
+        try:
+            for name, item in items.items():
+                con.execute(
+                    "INSERT OR REPLACE INTO estate VALUES (?, ?, ?, ?)",
+                    [name, item.data, item.source, item.updated],
+                )
+            con.commit()
+        except duckdb.Error as e:
+            self._discard()
+            raise StoreError(f"store {self.store.path}: saving the estate failed: {e}") from e
+
+    def apply_estate(self, estate: Estate, progress: Callable[[int], None] | None = None) -> int:
+        """Name the flows already stored with ``estate``: every endpoint known again, then each
+        flow's endpoints and scope found again, a physical table at a time, each part in a
+        transaction of its own (a run killed half-way leaves older names on the rest: run it
+        again). Returns the number of flows."""
+        self.commit()
+        con = self.c
+        known = con.sql("SELECT id, address, slot FROM endpoints ORDER BY id").to_arrow_table()
+        assert known is not None
+        con.begin()
+        try:
+            if known.num_rows:
+                attrs = estate.resolve(
+                    known.column("address").combine_chunks(),
+                    known.column("slot").to_numpy().astype("int32"),
+                )
+                fresh = pa.table(
+                    {
+                        "id": known.column("id"),
+                        "address": known.column("address"),
+                        "slot": known.column("slot"),
+                        **{n: attrs.column(n) for n in attrs.column_names},
+                    }
+                )
+                con.execute("DELETE FROM endpoints")
+                self.insert_endpoints(fresh)
+            con.commit()
+        except duckdb.Error as e:
+            self._discard()
+            raise StoreError(f"store {self.store.path}: naming endpoints failed: {e}") from e
+        done = 0
+        for name, columns in list(self._layout_rows()):
+            done += self._apply_table(name, columns, estate, progress)
+        return done
+
+    def _layout_rows(self) -> list[tuple[str, tuple[str, ...]]]:
+        return [
+            (str(n), tuple(str(c).split(",")))
+            for n, c in _run(self.c, "SELECT name, columns FROM layouts ORDER BY name")
+        ]
+
+    def _apply_table(
+        self,
+        name: str,
+        columns: tuple[str, ...],
+        estate: Estate,
+        progress: Callable[[int], None] | None,
+        chunk: int = 1_000_000,
+    ) -> int:
+        con = self.c
+        if "srcaddr" not in columns and "dstaddr" not in columns:
+            return 0
+        added = [c for c in (*ESTATE_DERIVED, *ENDPOINT_IDS) if c not in columns]
+        if added:
+            con.begin()
+            for c in added:
+                con.execute(f"ALTER TABLE {quote(name)} ADD COLUMN {quote(c)} {SQL_TYPES[c]}")
+            new_key = ",".join((*columns, *added))
+            con.execute("UPDATE layouts SET columns = ? WHERE name = ?", [new_key, name])
+            self._tables = {k: v for k, v in self._tables.items() if v != name}
+            self._tables[new_key] = name
+            con.execute(flows_view_sql(self._layout_rows()))
+            con.commit()
+        wanted = [
+            c for c in ("srcaddr", "dstaddr", "start", "vpc_id", "interface_id") if c in columns
+        ]
+        ((rows, top),) = _run(con, f"SELECT count(*), coalesce(max(rowid), -1) FROM {quote(name)}")
+        done = 0
+        for low in range(0, int(top) + 1, chunk):
+            part = con.sql(
+                f"SELECT rowid AS fs_rid, {', '.join(quote(c) for c in wanted)} "
+                f"FROM {quote(name)} WHERE rowid >= $low AND rowid < $high",
+                params={"low": low, "high": low + chunk},
+            ).to_arrow_table()
+            assert part is not None
+            if not part.num_rows:
+                continue
+            found = estate.endpoints(part)
+            con.begin()
+            try:
+                ids, new = self.endpoint_ids(found)
+                if new is not None:
+                    self.insert_endpoints(new)
+                update = pa.table(
+                    {
+                        "fs_rid": part.column("fs_rid"),
+                        "src_ep": ids.take(found.src),
+                        "dst_ep": ids.take(found.dst),
+                        "src_scope": found.scope["src_scope"],
+                        "dst_scope": found.scope["dst_scope"],
+                    }
+                )
+                con.register("fs_update", update)
+                con.execute(
+                    f"UPDATE {quote(name)} SET src_ep = u.src_ep, dst_ep = u.dst_ep, "
+                    "src_scope = u.src_scope, dst_scope = u.dst_scope "
+                    f"FROM fs_update u WHERE {quote(name)}.rowid = u.fs_rid"
+                )
+                con.unregister("fs_update")
+                con.commit()
+            except duckdb.Error as e:
+                self._discard()
+                raise StoreError(f"store {self.store.path}: naming flows failed: {e}") from e
+            done += part.num_rows
+            if progress:
+                progress(part.num_rows)
+        return done if done else int(rows)
+
+    def insert_endpoints(self, rows: pa.Table) -> None:
+        rows = rows.select(list(ENDPOINT_TABLE_COLUMNS))
+        self.c.register("fs_new_endpoints", rows)
+        try:
+            self.c.execute(
+                "INSERT INTO endpoints SELECT DISTINCT ON (id) * FROM fs_new_endpoints "
+                "WHERE id NOT IN (SELECT id FROM endpoints)"
+            )
+        finally:
+            self.c.unregister("fs_new_endpoints")
+
     def tables(self, columns: tuple[str, ...]) -> str:
         """The physical table for rows with exactly ``columns``, created on first use."""
         con = self.c
@@ -857,6 +1071,8 @@ class Load:
     # What a small load writes at its group's commit (a big one writes as it goes)
     _staged_rows: list[tuple[tuple[str, ...], pa.Table]] = field(default_factory=list)
     _staged_rejects: list[pa.Table] = field(default_factory=list)
+    _endpoints: list[pa.Table] = field(default_factory=list)
+    _staged_endpoints: list[pa.Table] = field(default_factory=list)
     # Big loads insert on one background thread (DuckDB releases the GIL) so that parsing the
     # next block overlaps storing the last; at most one insert is in flight, and every other
     # use of the connection waits for it first.
@@ -882,6 +1098,14 @@ class Load:
 
     def append(self, parsed: Parsed, source: str | None = None) -> None:
         table = parsed.table
+        if table.num_rows and parsed.endpoints is not None:
+            ids, new = self.writer.endpoint_ids(parsed.endpoints)
+            found = parsed.endpoints
+            table = table.append_column("src_ep", ids.take(found.src)).append_column(
+                "dst_ep", ids.take(found.dst)
+            )
+            if new is not None:
+                self._endpoints.append(new)
         if table.num_rows:
             # (a change of columns does not flush: a small load writes nothing before it
             # finishes, so its failure cannot take the loads of its group down with it)
@@ -908,6 +1132,8 @@ class Load:
         batch = pa.concat_tables(self._pending)
         self._pending, self._pending_rows = [], 0
         names = set(batch.column_names)
+        # (DuckDB inserts NULL columns slowly: scope without an estate is left out)
+        names -= {c for c in ESTATE_DERIVED if c in names and batch[c].null_count == len(batch)}
         keep = [
             c
             for c in ALL_COLUMNS
@@ -918,11 +1144,15 @@ class Load:
         rows = rows.append_column(
             LOAD_ID, pa.repeat(pa.scalar(self.load_id, pa.int64()), rows.num_rows)
         )
+        endpoints, self._endpoints = self._endpoints, []
         if not self.alone:
             self._staged_rows.append((columns, rows))
+            self._staged_endpoints.extend(endpoints)
             return
         self.wait()
         table = self.writer.tables(columns)
+        if endpoints:
+            self.writer.insert_endpoints(pa.concat_tables(endpoints))
         if background:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="flowscope-insert")
@@ -982,8 +1212,9 @@ class Load:
             self._staged_rejects,
             self.cursors,
             ledger,
+            self._staged_endpoints,
         )
-        self._staged_rows, self._staged_rejects = [], []
+        self._staged_rows, self._staged_rejects, self._staged_endpoints = [], [], []
         if self.alone:
             self.writer._write([staged])  # rows and rejects are in; cursors and ledger row
         else:
