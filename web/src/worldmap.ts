@@ -42,10 +42,12 @@ function register(): number {
 
 export const shapes = register();
 
-/** "United States of America" for "US"; the code itself when unknown. */
+/** A short English name: "United States" for "US", "China" for "CN"; the code when unknown. */
 export function countryName(code: string): string {
   if (code === "XK") return "Kosovo";
-  return countries.getName(code, "en", { select: "official" }) ?? code;
+  const all = countries.getName(code, "en", { select: "all" }) ?? [];
+  // The official name first, then the common ones: a long official name gives way to the next.
+  return (all[0]?.length > 16 && all[1] ? all[1] : all[0]) ?? code;
 }
 
 function rgb(hex: string): [number, number, number] {

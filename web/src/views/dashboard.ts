@@ -30,8 +30,8 @@ interface PanelSpec {
   span: string;
   kind: "hist" | "top" | "pie" | "inout" | "map";
   field?: string;
-  also?: string; // a second field asked with the first, for its label (an ASN's organisation)
-  estate?: string; // a field of the estate (names): when the flows have none, say why
+  also?: string; // a field asked beside the first, for its label (an AS organisation's number)
+  estate?: string; // how the share of flows without a value reads ("unnamed")
   none?: string; // what an estate panel says when no flow has a value
   split?: string;
   n?: number;
@@ -68,10 +68,10 @@ export const PANELS: PanelSpec[] = [
   { id: "talkers", title: "Top talkers", span: "span-4", kind: "top", field: "srcaddr", n: 10, color: "#54B399", metric: "bytes", sub: () => "sources by bytes" },
   { id: "rejected", title: "Top rejected sources", span: "span-4", kind: "top", field: "srcaddr", n: 10, where: "action:REJECT", color: "#E7664C", metric: "count", sub: () => "by rejected flows" },
   { id: "interfaces", title: "Busiest interfaces", span: "span-4", kind: "top", field: "interface_id", n: 10, color: "#9170B8", sub: by },
-  { id: "countries", title: "Countries", span: "span-8", kind: "map", field: "dst_country", n: 300, metric: "bytes", estate: "public addresses", none: "No countries in this range: only private addresses.", sub: () => "by bytes" },
-  { id: "services", title: "Traffic by AWS service", span: "span-4", kind: "top", field: "dst_service", n: 10, color: "#D6BF57", metric: "bytes", estate: "AWS services", none: "No traffic to AWS services yet: run flowscope ip-ranges, or see the README.", sub: () => "destinations by bytes" },
-  { id: "names", title: "Top talkers by name", span: "span-6", kind: "top", field: "src_name", n: 10, color: "#54B399", metric: "bytes", estate: "names", none: NO_NAMES, sub: () => "sources by bytes" },
-  { id: "asns", title: "ASNs", span: "span-6", kind: "top", field: "dst_asn", also: "dst_as_org", n: 10, color: "#6092C0", metric: "bytes", estate: "ASNs", none: "No public destinations in this range.", sub: () => "destinations by bytes" },
+  { id: "countries", title: "Countries", span: "span-8", kind: "map", field: "dst_country", n: 300, metric: "bytes", estate: "private or unknown", none: "No countries in this range: only private addresses.", sub: () => "by bytes" },
+  { id: "services", title: "Traffic by AWS service", span: "span-4", kind: "top", field: "dst_service", n: 10, color: "#D6BF57", metric: "bytes", estate: "to no AWS service", none: "No traffic to AWS services yet: run flowscope ip-ranges, or see the README.", sub: () => "destinations by bytes" },
+  { id: "names", title: "Top talkers by name", span: "span-6", kind: "top", field: "src_name", n: 10, color: "#54B399", metric: "bytes", estate: "unnamed", none: NO_NAMES, sub: () => "sources by bytes" },
+  { id: "asns", title: "ASNs", span: "span-6", kind: "top", field: "dst_as_org", also: "dst_asn", n: 10, color: "#6092C0", metric: "bytes", estate: "to no known AS", none: "No public destinations in this range.", sub: () => "destinations by bytes" },
 ];
 
 function and(q: string, extra?: string): string {
@@ -264,8 +264,10 @@ export class DashboardView implements View {
       } else if (spec.kind === "map") {
         for (const side of ["dst", "src"]) asks.push({ id: `${spec.id}:${side}`, type: "top", field: `${side}_country`, metric, n: spec.n ?? 300 });
       } else {
-        const field = spec.also ? `${spec.field},${spec.also}` : spec.field!;
-        asks.push({ id: spec.id, type: "top", field, metric, n: spec.n ?? 10, where: spec.where });
+        asks.push({ id: spec.id, type: "top", field: spec.field!, metric, n: spec.n ?? 10, where: spec.where });
+        // The pairs (value, also) of the same scope, for the labels; a value without its
+        // pair (an organisation whose number is unknown) is labelled alone.
+        if (spec.also) asks.push({ id: `${spec.id}:also`, type: "top", field: `${spec.field},${spec.also}`, metric, n: (spec.n ?? 10) * 5, where: spec.where });
       }
     }
     const got = await data.batch(ask, asks, signal);
@@ -275,7 +277,13 @@ export class DashboardView implements View {
       else if (spec.kind === "hist") panels.set(spec.id, got.hist(spec.id));
       else if (!this.available(spec)) panels.set(spec.id, UNAVAILABLE);
       else if (spec.kind === "map") panels.set(spec.id, { dst: got.top(`${spec.id}:dst`), src: got.top(`${spec.id}:src`) });
-      else panels.set(spec.id, got.top(spec.id));
+      else if (spec.also) {
+        // Each value's first pair names it (the pairs come ranked, so the busiest pair wins).
+        const top = got.top(spec.id);
+        const pairs = new Map<string, string>();
+        for (const b of got.top(`${spec.id}:also`).buckets) if (!pairs.has(b.key) && b.also?.[0] !== data.MISSING) pairs.set(b.key, b.also![0]);
+        panels.set(spec.id, { ...top, buckets: top.buckets.map((b) => ({ ...b, also: pairs.has(b.key) ? [pairs.get(b.key)!] : undefined })) });
+      } else panels.set(spec.id, got.top(spec.id));
     }
     return { metrics: got.metrics("metrics"), actions: got.top("actions"), panels };
   }
@@ -319,7 +327,8 @@ export class DashboardView implements View {
     const metric = spec.metric ?? s.metric;
     const top = geo[s.geo];
     for (const b of panel.tools.querySelectorAll<HTMLButtonElement>("[data-geo]")) b.setAttribute("aria-pressed", String(b.dataset.geo === s.geo));
-    const unknown = top.total && top.missing ? ` · ${percent(top.missing / top.total)} private or unknown` : "";
+    const shownAny = top.buckets.some((b) => b.value > 0 && b.key !== data.MISSING);
+    const unknown = shownAny && top.total && top.missing ? ` · ${percent(top.missing / top.total)} ${spec.estate}` : "";
     panel.sub.textContent = `· ${s.geo === "dst" ? "destinations" : "sources"} ${by(metric)}${unknown}`;
     const buckets = top.buckets.filter((b) => b.value > 0 && b.key !== data.MISSING);
     if (!buckets.length) {
@@ -420,7 +429,7 @@ export class DashboardView implements View {
     const top = result as data.Top;
     const shown = (x: data.TopValue) => x.value > 0 && !(spec.estate && x.key === data.MISSING);
     const buckets = top.buckets.filter(shown);
-    if (spec.estate && top.total && top.missing) panel.sub.textContent += ` · ${percent(top.missing / top.total)} ${spec.id === "names" ? "unnamed" : "none"}`;
+    if (spec.estate && buckets.length && top.total && top.missing) panel.sub.textContent += ` · ${percent(top.missing / top.total)} ${spec.estate}`;
     if (!buckets.length) {
       panel.empty(spec.estate && flows ? spec.none! : spec.where ? "No rejected flows in this time range." : "No flows in this time range.");
       return;
@@ -429,8 +438,8 @@ export class DashboardView implements View {
     const also = new Map(top.buckets.map((b) => [b.key, b.also?.[0]]));
     const label = spec.also
       ? (k: string) => {
-          const org = also.get(k);
-          return org && org !== data.MISSING ? `AS${k} ${org}` : `AS${k}`;
+          const asn = also.get(k);
+          return asn && asn !== data.MISSING ? `AS${asn} ${k}` : k;
         }
       : names.valueWithName(spec.field!, valueLabel(spec.field!));
     const summary = buckets.slice(0, 3).map((b) => `${label(b.key)} ${metricValue(metric, b.value)}`).join(", ");
