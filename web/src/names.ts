@@ -6,7 +6,7 @@
 // Asked with `at: null` (the latest identity). Where a flow carries its own name as of its time
 // (Discover's src_name / dst_name columns), the view shows that name and the hover tells both.
 
-import { post } from "./api";
+import { ApiError, post } from "./api";
 import { h } from "./dom";
 import { dateTime } from "./format";
 import type { FieldInfo } from "./querybar";
@@ -87,7 +87,10 @@ export async function identify(addresses: Iterable<string>): Promise<void> {
         const t = performance.now();
         for (const a of chunk) cache.set(a, { t, ident: got[a] ?? null });
       })
-      .catch(() => undefined)
+      .catch((e: unknown) => {
+        // A server without the endpoint (older than its fields) is not asked again.
+        if (e instanceof ApiError && (e.status === 404 || e.status === 405)) enabled = false;
+      })
       .finally(() => {
         for (const a of chunk) pending.delete(a);
       });
