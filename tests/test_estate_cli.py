@@ -173,6 +173,29 @@ def test_no_apply_saves_and_apply_names_later(cli: Cli, tmp_path: Path) -> None:
     assert top(cli, store, "src_name") == {"web-1": 1}
 
 
+def test_running_the_same_import_again_finishes_a_naming_pass_that_did_not_end(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # A run killed after saving its snapshot, before or during the naming pass, leaves the
+    # store as --no-apply does: the snapshot kept, the stored flows not (all) named with it.
+    # Running the same command again changes nothing in the inventory, yet must name them.
+    store = tmp_path / "s.duckdb"
+    ok(cli("-s", str(store), "ingest", str(flows(tmp_path / "a.log", [
+        ("10.0.1.5", "52.94.1.1", "2026-11-20T09:00:00")
+    ]))))  # fmt: skip
+    inv = write_json(tmp_path / "inv.json", holder("web-1", "i-0aaa"))
+    ok(cli("-s", str(store), "inventory", "import", str(inv), "--at", "2026-11-20T08:00Z",
+           "--no-apply"))  # fmt: skip
+    assert top(cli, store, "src_name") == {}
+    got = ok(cli("-s", str(store), "inventory", "import", str(inv), "--at", "2026-11-20T08:00Z"))
+    assert "0 opened, 0 closed, 3 unchanged" in got.stderr
+    assert "named 1 stored flows" in got.stderr
+    assert top(cli, store, "src_name") == {"web-1": 1}
+    # once named, the same snapshot again names nothing
+    got = ok(cli("-s", str(store), "inventory", "import", str(inv), "--at", "2026-11-20T08:00Z"))
+    assert "nothing changed: stored flows keep their names" in got.stderr
+
+
 def test_import_takes_what_demo_writes(cli: Cli, tmp_path: Path) -> None:
     """``{"taken_at", "identities"}`` with Identity's fields as dataclasses.asdict gives them
     (tags as [key, value] pairs): the snapshot is dated by the file."""

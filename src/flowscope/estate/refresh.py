@@ -157,7 +157,11 @@ def record_snapshot(
         warnings=list(snapshot.warnings),
     )
     item = EstateItem(history_bytes(new), source, snapshot.taken_at)
-    change.named = save(st, {HISTORY_ITEM: item}, apply and change.changed, progress)
+    # (a snapshot saved before whose naming pass did not finish is applied now, even when
+    # this one changes nothing: running the same command again finishes the job)
+    pending = getattr(st, "estate_pending", None)
+    stale = bool(pending()) if callable(pending) else False
+    change.named = save(st, {HISTORY_ITEM: item}, apply and (change.changed or stale), progress)
     return change
 
 

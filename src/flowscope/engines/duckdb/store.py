@@ -92,6 +92,8 @@ _ESTATE_DDL = [
     + ", ".join(f"{quote(a.name)} {a.sql_type}" for a in ENDPOINT_ATTRIBUTES)
     + ")",
 ]
+#: The ``meta`` key saying the stored flows are not yet named with the estate saved last.
+_ESTATE_PENDING = "estate_pending"
 ENDPOINT_TABLE_COLUMNS = ("id", "address", "slot", *(a.name for a in ENDPOINT_ATTRIBUTES))
 
 _LOAD_SCHEMA = pa.schema(
@@ -307,6 +309,14 @@ class DuckStore:
                 return {}
             found = con.execute("SELECT name, data, source, updated FROM estate").fetchall()
         return {str(n): EstateItem(bytes(d), str(s), u) for n, d, s, u in found}
+
+    def estate_pending(self) -> bool:
+        """Whether an estate was saved since the stored flows were last named with it (a
+        naming pass killed half-way, or ``--no-apply``): the next estate command applies it."""
+        if not self.path.exists():
+            return False
+        with self.read() as con:
+            return bool(_run(con, "SELECT 1 FROM meta WHERE key = ?", [_ESTATE_PENDING]))
 
     def _listing(self, sql: str, limit: int) -> Rows:
         with self.read() as con:
@@ -892,11 +902,17 @@ class DuckWriter:
         con = self.c
         con.begin()
         try:
+            changed = False
             for name, item in items.items():
+                kept = _one(con, "SELECT data FROM estate WHERE name = ?", [name])
+                changed = changed or kept is None or bytes(kept[0]) != item.data
                 con.execute(
                     "INSERT OR REPLACE INTO estate VALUES (?, ?, ?, ?)",
                     [name, item.data, item.source, item.updated],
                 )
+            if changed and _run(con, "SELECT 1 FROM layouts LIMIT 1"):
+                # the stored flows wait for a naming pass (apply_estate) until it ends
+                _run(con, "INSERT OR REPLACE INTO meta VALUES (?, 'yes')", [_ESTATE_PENDING])
             con.commit()
         except duckdb.Error as e:
             self._discard()
@@ -935,6 +951,7 @@ class DuckWriter:
         done = 0
         for name, columns in list(self._layout_rows()):
             done += self._apply_table(name, columns, estate, progress)
+        _run(con, "DELETE FROM meta WHERE key = ?", [_ESTATE_PENDING])  # (autocommit)
         return done
 
     def _layout_rows(self) -> list[tuple[str, tuple[str, ...]]]:
