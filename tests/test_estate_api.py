@@ -86,6 +86,19 @@ def test_identify_names_every_address_asked(client: TestClient) -> None:
     assert latest.json()["data"]["10.0.1.5"]["name"] == "db-2"
 
 
+def test_an_ipv6_zone_is_the_asking_hosts_not_part_of_the_address(client: TestClient) -> None:
+    asked = ["fe80::1%eth0", "fe80::1", "::ffff:10.0.1.5%2"]
+    got = client.post("/api/identify", json={"addresses": asked, "at": "2026-11-20T09:00Z"})
+    assert got.status_code == 200, got.text
+    data = got.json()["data"]
+    assert list(data) == asked
+    assert data["fe80::1%eth0"] == data["fe80::1"]
+    assert data["fe80::1%eth0"]["kind"] == "link-local"  # not taken for an internet address
+    assert data["::ffff:10.0.1.5%2"]["name"] == "web-1"
+    who = client.get("/api/who", params={"address": "fe80::1%eth0"}).json()["data"]
+    assert (who["address"], who["identity"]["kind"]) == ("fe80::1", "link-local")
+
+
 def test_identify_limits_and_bad_input(client: TestClient) -> None:
     many = [f"10.1.{i // 250}.{i % 250}" for i in range(1001)]
     got = client.post("/api/identify", json={"addresses": many})

@@ -445,6 +445,9 @@ def address_key(text: str) -> str:
         ip = ipaddress.ip_address(value)
     except ValueError:
         raise UsageError(f"{text[:60]!r} is not an IP address or an interface id (eni-…)") from None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        # a zone (fe80::1%eth0) is the asking host's interface, not part of the address
+        ip = ipaddress.IPv6Address(value.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
     return ip.compressed
