@@ -17,6 +17,7 @@ import typer
 
 from flowscope import render, settings
 from flowscope.commands import aws as aws_cmd
+from flowscope.commands import estate as estate_cmd
 from flowscope.commands import opensearch as cluster_cmd
 from flowscope.commands import query as query_cmd
 from flowscope.commands.common import (
@@ -101,10 +102,12 @@ def ingest(
     overlap: aws_cmd.OverlapOpt = None,
     profile: aws_cmd.ProfileOpt = None,
     region: aws_cmd.RegionOpt = None,
+    geo: estate_cmd.GeoOpt = None,
 ) -> None:
     """Load flow logs into the store (each input once: a re-run adds nothing)."""
     from flowscope.sources.files import local_units
 
+    estate_cmd.use_geo(geo)
     if aws_cmd.is_aws(paths, payload, since, until, streams, overlap, profile, region):
         code = aws_cmd.ingest_aws(
             paths,
@@ -217,6 +220,20 @@ def print_overview(store_url: str | None) -> None:
         + ", ".join(f"{p['dstport']}/{p['protocol']} {p['flows']:,}" for p in o["top_dstports"]),
         highlight=False,
     )
+    if o["top_talkers"]:
+        out.print(
+            "top talkers by name: "
+            + ", ".join(f"{t['name']} {render.human(t['bytes'], 'B')}" for t in o["top_talkers"]),
+            highlight=False,
+        )
+    if o["top_services"]:
+        out.print(
+            "AWS services: "
+            + ", ".join(
+                f"{t['service']} {render.human(t['bytes'], 'B')}" for t in o["top_services"]
+            ),
+            highlight=False,
+        )
 
 
 @app.command()
@@ -231,15 +248,32 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="Then serve the dashboard.")
     ] = True,
     port: Annotated[int, typer.Option(help="Port of the dashboard (on 127.0.0.1).")] = 8080,
+    geo: estate_cmd.GeoOpt = None,
 ) -> None:
     """Generate a day of realistic flow logs, ingest them, summarise, serve the dashboard."""
+    from datetime import UTC, datetime
+
+    from flowscope.demo.estate import demo_estate, write_estate
     from flowscope.demo.generate import DemoSpec, write_demo
     from flowscope.sources.files import local_units
 
+    estate_cmd.use_geo(geo)
     spec = DemoSpec(hours=hours, seed=seed)
     err.print(f"writing demo flow logs to {data}/ …", highlight=False)
     files = write_demo(data, spec)
-    err.print(f"{len(files)} files written; ingesting …", highlight=False)
+    estate = demo_estate(spec, datetime.now(UTC))
+    write_estate(data / ".estate", estate)  # a dot folder: `ingest DATA` passes it by
+    err.print(
+        f"{len(files)} files written, and the VPC's estate to {data / '.estate'}/; ingesting …",
+        highlight=False,
+    )
+    target = open_store(store_url(store))
+    if hasattr(target, "save_estate") or hasattr(target, "estate_items"):
+        from flowscope.demo.estate import estate_items
+
+        with target.write() as writer:  # so that ingest names the flows as it loads them
+            if hasattr(writer, "save_estate"):
+                writer.save_estate(estate_items(estate))
     summary = run_ingest(local_units([str(data)]), store_url(store), None)
     report(summary, quiet=True)
     print_overview(store_url(store))
@@ -254,6 +288,7 @@ def demo(
 aws_cmd.register(app)
 query_cmd.register(app)
 cluster_cmd.register(app)
+estate_cmd.register(app)
 
 
 def main() -> None:

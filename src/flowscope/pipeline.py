@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -22,9 +23,9 @@ from flowscope.engines.base import Store, Writer
 from flowscope.enrich import enrich_parsed
 from flowscope.errors import InputError, SourceError
 from flowscope.estate.resolve import Estate
-from flowscope.estate.store import load_estate
+from flowscope.estate.store import estate_loader
 from flowscope.parse.layout import HeaderError, Layout
-from flowscope.parse.text import Reject
+from flowscope.parse.text import Parsed, Reject
 from flowscope.sources import Plan, Reading, Source, Unit, source_lock
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def ingest(
     rows_done: Callable[[int], None] | None = None,
 ) -> Summary:
     """Load every unit into ``store``; one transaction per unit."""
-    estate = load_estate(store)
+    estate = estate_loader(store)
     with store.write() as writer:
         summary = _ingest(units, writer, fmt, progress, rows_done, estate)
     _refused(summary, writer.failed())  # the last group commits as the writer closes
@@ -103,7 +104,7 @@ def read_source(
     rows_done: Callable[[int], None] | None = None,
 ) -> Summary:
     """One run over a resumable source: planned with the store's checkpoints, then loaded."""
-    estate = load_estate(store)
+    estate = estate_loader(store)
     with store.write() as writer:
         plan = source.plan(writer, fmt)
         if on_plan:
@@ -159,7 +160,7 @@ def _ingest(
     fmt: Layout | None,
     progress: Progress | None,
     rows_done: Callable[[int], None] | None,
-    estate: Estate | None = None,
+    estate: Callable[[], Estate] | None = None,
 ) -> Summary:
     summary = Summary()
     for unit in units:
@@ -182,12 +183,29 @@ def _refused(summary: Summary, failed: dict[int, str]) -> None:
             u.rows, u.rejects, u.sample = 0, 0, []
 
 
+def _enriched(batches: Iterable[Parsed], estate: Callable[[], Estate] | None) -> Iterator[Parsed]:
+    """The batches enriched; with an estate, each on a worker thread while the next one is
+    read and parsed (the lookups are array work that mostly runs without the GIL)."""
+    if estate is None:
+        yield from (enrich_parsed(p) for p in batches)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="flowscope-enrich") as pool:
+        pending: Future[Parsed] | None = None
+        for parsed in batches:
+            ahead = pool.submit(lambda p: enrich_parsed(p, estate()), parsed)
+            if pending is not None:
+                yield pending.result()
+            pending = ahead
+        if pending is not None:
+            yield pending.result()
+
+
 def _load_unit(
     unit: Unit,
     writer: Writer,
     fmt: Layout | None,
     rows_done: Callable[[int], None] | None,
-    estate: Estate | None = None,
+    estate: Callable[[], Estate] | None = None,
 ) -> UnitResult:
     if unit.identity is not None:
         prior = writer.loaded(unit.identity)
@@ -202,8 +220,8 @@ def _load_unit(
     try:
         with writer.load(unit.name, unit.identity) as job:
             result.load_id = job.load_id
-            for parsed in unit.read(fmt, info):
-                job.append(enrich_parsed(parsed, estate))
+            for parsed in _enriched(unit.read(fmt, info), estate):
+                job.append(parsed)
                 if len(result.sample) < SAMPLE_REJECTS:
                     result.sample.extend(parsed.rejects[: SAMPLE_REJECTS - len(result.sample)])
                 if rows_done:

@@ -275,6 +275,16 @@ def _chunk(
     return parts
 
 
+def _moved(topo: Topology, cols: Cols) -> Cols:
+    """From ``topo.move_at`` on, what the replaced instance's ENI would log comes from the new
+    instance's ENI, which holds the same addresses (the estate's move)."""
+    when = cols.get("start", cols.get("end"))  # by start; the end when only that is kept
+    if "eni" in cols and when is not None and len(when) and int(when.max()) >= topo.move_at:
+        after = (cols["eni"] == topo.moved) & (when >= topo.move_at)
+        cols["eni"] = np.where(after, topo.spare, cols["eni"])
+    return cols
+
+
 def _iter_batches(
     spec: DemoSpec, topo: Topology, scale: float | None = None, keep: Sequence[str] = _COLS
 ) -> Iterator[Cols]:
@@ -298,6 +308,6 @@ def _iter_batches(
         key = end[done]
         if len(key) and int(key.max()) - int(key.min()) < 65536:  # radix sort on 16 bits
             key = (key - key.min()).astype(np.uint16)
-        yield _take(cols, done[np.argsort(key, kind="stable")])
+        yield _moved(topo, _take(cols, done[np.argsort(key, kind="stable")]))
         index += 1
         t0 = t1

@@ -73,7 +73,7 @@ def _yesterday_midnight() -> datetime:
 
 @dataclass(frozen=True)
 class DemoSpec:
-    """What to generate. ``records=None`` gives the natural volume (~450k records a day)."""
+    """What to generate. ``records=None`` gives the natural volume (~490k records a day)."""
 
     start: datetime = field(default_factory=_yesterday_midnight)
     hours: float = 24.0
@@ -90,5 +90,5 @@ class DemoSpec:
             raise ValueError("DemoSpec.hours must be > 0")
         if self.records is not None and self.records <= 0:
             raise ValueError("DemoSpec.records must be > 0")
-        if self.enis < 12:
-            raise ValueError("DemoSpec.enis must be >= 12")
+        if self.enis < 13:
+            raise ValueError("DemoSpec.enis must be >= 13")

@@ -18,7 +18,22 @@ from flowscope.demo.spec import F64, I64, DemoSpec
 _SERVICES = ("-", "AMAZON", "S3", "DYNAMODB", "CLOUDFRONT")
 _SVC = {name: i for i, name in enumerate(_SERVICES)}
 
-_NAT, _ALB, _BASTION, _APP, _DB, _CACHE, _DNS, _MON, _IDLE = range(9)
+# _VPCE: an interface VPC endpoint (SSM); _SPARE: the instance that takes over the address of
+# one app instance halfway through the window (see Topology.moved).
+_NAT, _ALB, _BASTION, _APP, _DB, _CACHE, _DNS, _MON, _IDLE, _VPCE, _SPARE = range(11)
+ROLE_NAMES = (
+    "nat",
+    "alb",
+    "bastion",
+    "app",
+    "db",
+    "cache",
+    "dns",
+    "monitoring",
+    "idle",
+    "vpc-endpoint",
+    "spare",
+)
 _PUBLIC_TIER, _APP_TIER, _DB_TIER, _CACHE_TIER = range(4)
 _TIER_CIDRS = (
     ("10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"),
@@ -52,8 +67,9 @@ _PEERS: dict[str, tuple[tuple[str, ...], int, str]] = {
         400,
         "-",
     ),
-    "amazon": (("52.94.0.0/16", "54.239.0.0/17", "52.46.0.0/18"), 60, "AMAZON"),
+    "amazon": (("54.239.16.0/20", "52.94.224.0/20", "52.46.128.0/19"), 60, "AMAZON"),
     "s3": (("52.216.0.0/15", "3.5.0.0/19", "16.182.0.0/16"), 300, "S3"),
+    "s3eu": (("52.218.0.0/17", "3.5.64.0/21"), 40, "S3"),  # a bucket in eu-west-1, via the NAT
     "ddb": (("3.218.180.0/22",), 40, "DYNAMODB"),
     "dns": (("8.8.8.8/32", "8.8.4.4/32", "1.1.1.1/32", "1.0.0.1/32"), 4, "-"),
     "ntp": (("162.159.200.0/24", "129.6.15.0/28", "216.239.35.0/29"), 8, "-"),
@@ -91,6 +107,9 @@ _PEERS: dict[str, tuple[tuple[str, ...], int, str]] = {
         "-",
     ),
     "admin": (("81.2.0.0/16", "203.175.0.0/16", "73.128.0.0/10"), 3, "-"),
+    # The networks file of the demo's estate names these two (flowscope.demo.estate).
+    "office": (("81.2.69.160/28",), 6, "-"),
+    "partner": (("217.160.0.0/27",), 5, "-"),
 }
 _RESERVED_FIRST_OCTETS = {0, 10, 100, 127, 169, 172, 192, 198}
 
@@ -152,15 +171,20 @@ class Topology:
         n_alb = 3 if e >= 16 else 2
         n_db = max(2, round(e * 0.08))
         n_cache = max(2, round(e * 0.06))
-        n_app = e - 1 - n_alb - 1 - 1 - 1 - 1 - n_db - n_cache
+        n_vpce = 2 if e >= 16 else 1  # the SSM interface endpoint: one ENI per AZ it serves
+        n_app = e - 1 - n_alb - 1 - 1 - 1 - 1 - n_vpce - n_db - n_cache
         plan: list[tuple[int, int, int]] = [(_NAT, _PUBLIC_TIER, 0)]
         plan += [(_ALB, _PUBLIC_TIER, i % 3) for i in range(n_alb)]
         plan += [(_BASTION, _PUBLIC_TIER, 0), (_DNS, _APP_TIER, 0), (_MON, _APP_TIER, 1)]
         plan += [(_IDLE, _APP_TIER, 2)]
+        plan += [(_VPCE, _APP_TIER, i % 3) for i in range(n_vpce)]
         plan += [(_DB, _DB_TIER, i % 3) for i in range(n_db)]
         plan += [(_CACHE, _CACHE_TIER, (i + 1) % 3) for i in range(n_cache)]
         plan += [(_APP, _APP_TIER, i % 3) for i in range(n_app)]
 
+        self.az_index: list[int] = []
+        self.tier: list[int] = []
+        self.subnets = subnet_ids
         self.eni_id: list[str] = []
         self.instance_id: list[str] = []
         self.subnet_id: list[str] = []
@@ -168,10 +192,9 @@ class Topology:
         ip4: list[int] = []
         ip6: list[int] = []
         roles: list[int] = []
-        azs: list[int] = []
         for role, tier, az in plan:
             self.eni_id.append(_hex_id(rng, "eni"))
-            managed = role in (_NAT, _ALB, _DB, _CACHE)  # requester-managed: no instance id
+            managed = role in (_NAT, _ALB, _DB, _CACHE, _VPCE)  # requester-managed: no instance
             self.instance_id.append("-" if managed else _hex_id(rng, "i"))
             self.subnet_id.append(subnet_ids[tier][az])
             self.az_id.append(az_ids[az])
@@ -188,12 +211,13 @@ class Topology:
             else:
                 ip6.append(0)
             roles.append(role)
-            azs.append(az)
+            self.az_index.append(az)
+            self.tier.append(tier)
         self.eni_ip4 = np.array(ip4, dtype=np.int64)
         self.eni_ip6 = np.array(ip6, dtype=np.int64)
         self.role = np.array(roles, dtype=np.int64)
         # Two flow logs on different subnets: the v5 one covers the subnets of the third AZ.
-        self.flow_log = (np.array(azs) == 2).astype(np.int64)
+        self.flow_log = (np.array(self.az_index) == 2).astype(np.int64)
         self.phase = rng.integers(0, 60, len(plan)).astype(np.int64)
 
         def group(*rs: int) -> I64:
@@ -208,6 +232,7 @@ class Topology:
         self.dbs = group(_DB)
         self.caches = group(_CACHE)
         self.idle = group(_IDLE)
+        self.vpces = group(_VPCE)
         self.instances = group(_APP, _BASTION, _DNS, _MON)
         self.public = group(_ALB, _BASTION)
         self.quiet = group(_DB, _CACHE, _BASTION, _MON)
@@ -249,3 +274,22 @@ class Topology:
             svc += [0] * size
             self.pools[name] = _Pool(first, _zipf_cdf(rng, size, s))
         self.svc = np.array(svc, dtype=np.int64)
+
+        # Halfway through the window one app instance is replaced: a new instance with a new
+        # ENI (role _SPARE, never picked by the traffic itself) takes over its addresses, and
+        # every record from ``move_at`` on that the old ENI would have logged comes from the new
+        # one (see records._iter_batches), so the estate's history has a move to show.
+        self.moved = int(self.apps[min(3, len(self.apps) - 1)])
+        self.spare = len(self.eni_id)
+        self.move_at = int(spec.start.timestamp()) + max(60, int(spec.hours * 3600 / 2) // 60 * 60)
+        self.eni_id.append(_hex_id(rng, "eni"))
+        self.instance_id.append(_hex_id(rng, "i"))
+        self.subnet_id.append(self.subnet_id[self.moved])
+        self.az_id.append(self.az_id[self.moved])
+        self.az_index.append(self.az_index[self.moved])
+        self.tier.append(self.tier[self.moved])
+        self.eni_ip4 = np.append(self.eni_ip4, self.eni_ip4[self.moved])
+        self.eni_ip6 = np.append(self.eni_ip6, self.eni_ip6[self.moved])
+        self.role = np.append(self.role, _SPARE)
+        self.flow_log = np.append(self.flow_log, self.flow_log[self.moved])
+        self.phase = np.append(self.phase, self.phase[self.moved])

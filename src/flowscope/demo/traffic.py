@@ -333,6 +333,59 @@ class Traffic:
     def ddb(self, t: I64) -> Conv:
         return self._endpoint(t, "ddb", False)
 
+    def s3_nat(self, t: I64) -> Conv:
+        """S3 in another region (eu-west-1): the gateway endpoint does not reach it, the NAT
+        gateway does."""
+        n = len(t)
+        size = self.heavy(n, 30000, 2.0, 0.005, 2e8, 5e9)
+        put = self.rng.random(n) < 0.3
+        return self._via_nat(
+            t,
+            self.apps(n),
+            "s3eu",
+            443,
+            cport=self.eph(n),
+            fwd=np.where(put, size, self.heavy(n, 900, 0.6)),
+            rev=np.where(put, self.heavy(n, 600, 0.5), size),
+            n_int=self.bulk_intervals(np.ones(n, dtype=np.int64), size),
+        )
+
+    def ssm(self, t: I64) -> Conv:
+        """The SSM agent of every instance polling through the interface VPC endpoint."""
+        n, tp = len(t), self.topo
+        cli = self.pick(tp.instances, n)
+        vpce = self.pick(tp.vpces, n)
+        return _conv(
+            t,
+            cli_eni=cli,
+            srv_eni=vpce,
+            cli=tp.eni_ip4[cli],
+            srv=tp.eni_ip4[vpce],
+            cport=self.eph(n),
+            sport=443,
+            fwd=self.heavy(n, 1500, 0.5),
+            rev=self.heavy(n, 2500, 0.8),
+            n_int=self.keepalive(n, 0.3, 3.0),
+        )
+
+    def partner_in(self, t: I64) -> Conv:
+        """A partner's servers calling the API behind the load balancer."""
+        n, tp, r = len(t), self.topo, self.rng
+        alb = self.pick(tp.albs, n)
+        rev = self.heavy(n, 20000, 1.2)
+        return _conv(
+            t,
+            srv_eni=alb,
+            cli=tp.pools["partner"].pick(r, n),
+            srv=tp.eni_ip4[alb],
+            cport=self.any_port(n),
+            sport=443,
+            fwd=self.heavy(n, 5000, 1.0),
+            rev=rev,
+            n_int=self.keepalive(n, 0.2, 2.0),
+            spath=2,
+        )
+
     def http_out(self, t: I64) -> Conv:
         n = len(t)
         rev = self.heavy(n, 60000, 1.8, 0.01, 5e7, 2e9)
@@ -391,14 +444,17 @@ class Traffic:
 
     def ssh(self, t: I64) -> Conv:
         n, tp, r = len(t), self.topo, self.rng
-        hop = r.random(n) < 0.5  # bastion -> app, else admin -> bastion
+        hop = r.random(n) < 0.5  # bastion -> app, else the office or an admin -> bastion
         app = self.apps(n)
         n_int = 1 + r.geometric(0.08, n)
+        outside = np.where(
+            r.random(n) < 0.7, tp.pools["office"].pick(r, n), tp.pools["admin"].pick(r, n)
+        )
         return _conv(
             t,
             cli_eni=np.where(hop, tp.bastion, -1),
             srv_eni=np.where(hop, app, tp.bastion),
-            cli=np.where(hop, tp.eni_ip4[tp.bastion], tp.pools["admin"].pick(r, n)),
+            cli=np.where(hop, tp.eni_ip4[tp.bastion], outside),
             srv=np.where(hop, tp.eni_ip4[app], tp.eni_ip4[tp.bastion]),
             cport=np.where(hop, self.eph(n), self.any_port(n)),
             sport=22,
@@ -492,6 +548,9 @@ _MIX: tuple[tuple[str, float, float], ...] = (
     ("aws_out", 1.5, 0.3),
     ("s3", 1.5, 0.5),
     ("ddb", 2.5, 0.6),
+    ("s3_nat", 0.3, 0.5),
+    ("ssm", 2.0, 0.0),
+    ("partner_in", 0.4, 0.8),
     ("http_out", 0.15, 0.2),
     ("ntp", 1.0, 0.0),
     ("v6_out", 4.5, 0.8),
@@ -500,7 +559,7 @@ _MIX: tuple[tuple[str, float, float], ...] = (
     ("scan", 3.5, 0.0),
     ("late", 0.7, 1.0),
 )
-_NATURAL_PER_MINUTE = 320.0  # records a minute for 48 ENIs at the daily mean (calibrated)
+_NATURAL_PER_MINUTE = 338.0  # records a minute for 48 ENIs at the daily mean (calibrated)
 _NODATA_SHARE, _SKIPDATA_SHARE = 0.005, 0.0005
 
 

@@ -16,6 +16,7 @@ CIDR) is a :class:`~flowscope.errors.UsageError` naming the file and the entry.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -69,18 +70,18 @@ class AwsRanges:
 
     def lookup(self, addresses: pa.Array | pa.ChunkedArray) -> pa.Table:
         """Per address: ``service``, ``region``, ``network_border_group`` and ``services``."""
-        index = self._table.lookup(addresses)
+        return self.columns.take(self._table.lookup(addresses))
+
+    @functools.cached_property
+    def columns(self) -> pa.Table:
+        """One row per range (built once: a lookup is then one ``take``)."""
         rs = self.ranges
         return pa.table(
             {
-                "service": pa.array([r.service for r in rs], pa.string()).take(index),
-                "region": pa.array([r.region for r in rs], pa.string()).take(index),
-                "network_border_group": pa.array(
-                    [r.network_border_group for r in rs], pa.string()
-                ).take(index),
-                "services": pa.array([list(r.services) for r in rs], pa.list_(pa.string())).take(
-                    index
-                ),
+                "service": pa.array([r.service for r in rs], pa.string()),
+                "region": pa.array([r.region for r in rs], pa.string()),
+                "network_border_group": pa.array([r.network_border_group for r in rs], pa.string()),
+                "services": pa.array([list(r.services) for r in rs], pa.list_(pa.string())),
             }
         )
 

@@ -25,6 +25,7 @@ never holds a half-read table.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import ipaddress
 from dataclasses import dataclass, field
@@ -71,11 +72,14 @@ class Networks:
 
     def lookup(self, addresses: pa.Array | pa.ChunkedArray) -> pa.Table:
         """Per address: ``network`` (the name) and one column per attribute; null if none."""
-        index = self._table.lookup(addresses)
-        columns = {"network": pa.array([e.name for e in self.entries], pa.string()).take(index)}
+        return self.columns.take(self._table.lookup(addresses))
+
+    @functools.cached_property
+    def columns(self) -> pa.Table:
+        """One row per network (built once: a lookup is then one ``take``)."""
+        columns = {"network": pa.array([e.name for e in self.entries], pa.string())}
         for key in self.attribute_names:
-            values = pa.array([e.attributes.get(key) for e in self.entries], pa.string())
-            columns[key] = values.take(index)
+            columns[key] = pa.array([e.attributes.get(key) for e in self.entries], pa.string())
         return pa.table(columns)
 
 

@@ -47,6 +47,8 @@ _PRIVATE_KINDS = frozenset({"private", "shared"})
 _RANGE_KINDS = frozenset({"subnet", "vpc", "security-group"})
 _SLOT_BITS = 38  # seconds up to year 10680
 _STRING = pa.string()
+#: Resolved pairs an estate remembers across batches (then it starts again).
+_CACHE_MAX = 500_000
 
 
 @dataclass
@@ -82,19 +84,22 @@ class Estate:
     geo: GeoSource | None = None
 
     def __post_init__(self) -> None:
-        history = self.history.select(HISTORY.names).cast(HISTORY)
+        history = self.history
+        if history.schema != HISTORY:
+            history = history.select(HISTORY.names).cast(HISTORY)
         self.history = history
         kinds = history.column("kind")
-        ranges = pc.is_in(kinds, pa.array(sorted(_RANGE_KINDS)))
         addresses = history.column("address")
-        is_ip = pc.invert(
-            pc.or_(ranges, pc.starts_with(addresses, "eni-")),
-        )
-        self._ips = history.filter(is_ip)
-        self._enis = history.filter(pc.starts_with(addresses, "eni-"))
-        open_rows = history.filter(pc.is_null(history.column("valid_to")))
-        vpcs = [r for r in open_rows.to_pylist() if r["kind"] in ("vpc", "subnet")]
-        self._cidr_rows = [r for r in vpcs if _is_network(r["address"])]
+        enis = pc.starts_with(addresses, "eni-")
+        ranges = pc.is_in(kinds, pa.array(sorted(_RANGE_KINDS)))
+        self._ips = history.filter(pc.invert(pc.or_(ranges, enis)))
+        self._enis = history.filter(enis)
+        nets = history.filter(
+            pc.and_(
+                pc.is_null(history.column("valid_to")), pc.is_in(kinds, pa.array(["subnet", "vpc"]))
+            )
+        ).select(["address", "kind", "resource_id", "vpc_id", "az"])
+        self._cidr_rows = [r for r in nets.to_pylist() if _is_network(r["address"])]
         self._cidrs = PrefixTable([ipaddress.ip_network(r["address"]) for r in self._cidr_rows])
         vpc_cidrs = [
             r["address"]
@@ -103,6 +108,11 @@ class Estate:
         ]
         self.special = SpecialAddresses([c for c in vpc_cidrs if _fits_resolver(c)])
         self._build_boundaries()
+        self._cache: dict[tuple[str, int], int] = {}
+        self._bound_index: dict[str, int] | None = None
+        self._eni_vpc: dict[str, str | None] | None = None
+        self._cache_tables: list[pa.Table] = []
+        self._cache_rows = 0
 
     @property
     def empty(self) -> bool:
@@ -116,54 +126,91 @@ class Estate:
     # -- slots ------------------------------------------------------------------------------
 
     def _build_boundaries(self) -> None:
+        """Per address of the history, its sorted distinct boundary times (seconds, rounded
+        up), as one sorted array of ``(address number << _SLOT_BITS) + time`` keys and each
+        address's offset in it; then, once for every (address, slot), the history row that
+        holds it (``_pair_rows``, -1: none), so a batch finds identities with array lookups."""
         ips = self._ips
-        frame: dict[str, list[int]] = {}
-        for address, start, end in zip(
-            ips.column("address").to_pylist(),
-            ips.column("valid_from").to_pylist(),
-            ips.column("valid_to").to_pylist(),
-            strict=True,
-        ):
-            times = frame.setdefault(address, [])
-            for t in (start, end):
-                if t is not None:
-                    times.append(_ceil_seconds(t))
-        names = sorted(frame)
-        offsets = [0]
-        keys: list[int] = []
-        for i, name in enumerate(names):
-            for t in sorted(set(frame[name])):
-                keys.append((i << _SLOT_BITS) + t)
-            offsets.append(len(keys))
-        self._bound_names = pa.array(names, pa.string())
-        self._bound_keys = np.array(keys, dtype=np.int64)
-        self._bound_offsets = np.array(offsets, dtype=np.int64)
+        names = (
+            pc.unique(ips.column("address")).sort() if ips.num_rows else pa.array([], pa.string())
+        )
+        self._bound_names = names.combine_chunks() if isinstance(names, pa.ChunkedArray) else names
+        self._bound_names = self._bound_names.cast(pa.string())
+        count = len(self._bound_names)
+        number = pc.index_in(ips.column("address"), value_set=self._bound_names).to_numpy()
+        keys = []
+        for column in ("valid_from", "valid_to"):
+            t = ips.column(column)
+            ok = pc.is_valid(t).to_numpy(zero_copy_only=False)
+            micros = t.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+            keys.append((number[ok].astype(np.int64) << _SLOT_BITS) + -(-micros[ok] // 1_000_000))
+        self._bound_keys = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
+        self._bound_offsets = np.searchsorted(
+            self._bound_keys, np.arange(count + 1, dtype=np.int64) << _SLOT_BITS
+        )
+        # every (address, slot): address a has boundaries[offsets[a]:offsets[a+1]] and
+        # slots 0..that many; pair index = offsets[a] + a + slot
+        per = np.diff(self._bound_offsets) + 1
+        owner = np.repeat(np.arange(count, dtype=np.int64), per)
+        slot = np.arange(len(owner), dtype=np.int64) - np.repeat(
+            self._bound_offsets[:-1] + np.arange(count), per
+        )
+        seconds = np.zeros(len(owner), dtype=np.int64)
+        later = slot > 0
+        seconds[later] = self._bound_keys[self._bound_offsets[owner[later]] + slot[later] - 1] - (
+            owner[later] << _SLOT_BITS
+        )
+        rows = as_of_rows(
+            ips,
+            self._bound_names.take(pa.array(owner)),
+            pa.array(seconds, pa.timestamp("s", tz="UTC")),
+        )
+        self._pair_rows = rows.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def _positions(self, addresses: pa.Array) -> npt.NDArray[np.int64]:
+        """Each address's number in ``_bound_names`` (-1: not in the history). A dict built
+        once: Arrow's index_in would hash the whole history again at every call."""
+        if self._bound_index is None:
+            self._bound_index = {a: i for i, a in enumerate(self._bound_names.to_pylist())}
+        get = self._bound_index.get
+        return np.fromiter(
+            (get(a, -1) for a in addresses.to_pylist()), dtype=np.int64, count=len(addresses)
+        )
+
+    def _identity_rows(self, addresses: pa.Array, slots: npt.NDArray[np.int32]) -> pa.Array:
+        """The history row (of ``_ips``) holding each (address, slot); NULL: none."""
+        p = self._positions(addresses)
+        out = np.full(len(p), -1, dtype=np.int64)
+        has = p >= 0
+        if has.any():
+            index = self._bound_offsets[p[has]] + p[has] + slots[has]
+            out[has] = self._pair_rows[np.minimum(index, len(self._pair_rows) - 1)]
+        return pa.array(out, mask=out < 0)
 
     def slots(self, addresses: pa.Array, seconds: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]:
         """The slot of each (address, start second)."""
-        out = np.zeros(len(addresses), dtype=np.int32)
-        if not len(self._bound_names) or not len(addresses):
+        encoded = pc.dictionary_encode(addresses)
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return self._slots(encoded.dictionary, codes, seconds)
+
+    def _slots(
+        self, dictionary: pa.Array, codes: npt.NDArray[np.int64], seconds: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int32]:
+        """Slots of rows given as codes into ``dictionary`` (-1: no address): the history is
+        looked up once per distinct address."""
+        out = np.zeros(len(codes), dtype=np.int32)
+        if not len(self._bound_names) or not len(codes):
             return out
-        pos = pc.index_in(addresses, value_set=self._bound_names)
-        has = pc.is_valid(pos).to_numpy(zero_copy_only=False)
+        position = np.append(self._positions(dictionary), -1)
+        p = position[codes]  # (code -1 picks the appended -1)
+        has = p >= 0
         if not has.any():
             return out
-        p = pos.filter(pc.is_valid(pos)).to_numpy().astype(np.int64)
+        p = p[has].astype(np.int64)
         t = np.clip(seconds[has], 0, (1 << _SLOT_BITS) - 1)
         found = np.searchsorted(self._bound_keys, (p << _SLOT_BITS) + t, side="right")
         out[has] = (found - self._bound_offsets[p]).astype(np.int32)
         return out
-
-    def _slot_times(self, addresses: pa.Array, slots: npt.NDArray[np.int32]) -> pa.Array:
-        """A time inside each (address, slot): 1970 for slot 0, else the boundary opening it."""
-        seconds = np.zeros(len(addresses), dtype=np.int64)
-        later = slots > 0
-        if later.any():
-            pos = pc.index_in(addresses.filter(pa.array(later)), value_set=self._bound_names)
-            p = pos.to_numpy(zero_copy_only=False).astype(np.int64)
-            keys = self._bound_keys[self._bound_offsets[p] + slots[later] - 1]
-            seconds[later] = keys - (p << _SLOT_BITS)
-        return pa.array(seconds, pa.timestamp("s", tz="UTC"))
 
     # -- resolution -------------------------------------------------------------------------
 
@@ -172,7 +219,7 @@ class Estate:
         n = len(addresses)
         if n == 0:
             return ATTRIBUTES.empty_table()
-        rows = as_of_rows(self._ips, addresses, self._slot_times(addresses, slots))
+        rows = self._identity_rows(addresses, slots)
         ident = self._ips.select(
             ["kind", "resource_id", "name", "vpc_id", "subnet_id", "az", "security_groups"]
         ).take(rows)
@@ -258,20 +305,28 @@ class Estate:
         valid = encoded.indices.is_valid().to_numpy(zero_copy_only=False)
         codes = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
         seconds = _seconds(table, n)
-        seconds2 = np.concatenate([seconds, seconds])
-        slots = np.zeros(2 * n, dtype=np.int32)
-        if len(self._bound_names):
-            slots[valid] = self.slots(both.filter(pa.array(valid)), seconds2[valid])
-        key = codes * (1 << 24) + np.minimum(slots, (1 << 24) - 1)
-        key[~valid] = -1
-        unique, inverse = np.unique(key, return_inverse=True)
-        has_null = bool(len(unique)) and unique[0] == -1
-        real = unique[1:] if has_null else unique
+        slots = self._slots(
+            dictionary, np.where(valid, codes, -1), np.concatenate([seconds, seconds])
+        )
+        if slots.any():
+            key = codes * (1 << 24) + np.minimum(slots, (1 << 24) - 1)
+            # distinct pairs by hashing (Arrow), not sorting: a batch has few distinct pairs
+            pairs = pc.dictionary_encode(pa.array(np.where(valid, key, -1)))
+            unique = pairs.dictionary.to_numpy()
+            inverse = pairs.indices.to_numpy()
+        else:  # no address of the batch has moved: a pair is an address
+            unique = np.arange(len(dictionary), dtype=np.int64) << 24
+            inverse = np.where(valid, codes, len(dictionary))
+            unique = np.append(unique, -1)
+        real_mask = unique >= 0
+        renumber = np.cumsum(real_mask) - 1
+        renumber[~real_mask] = -1
+        real = unique[real_mask]
         pair_codes = (real >> 24).astype(np.int64)
         pair_slots = (real & ((1 << 24) - 1)).astype(np.int32)
         pair_addresses = dictionary.take(pa.array(pair_codes))
-        attributes = self.resolve(pair_addresses, pair_slots)
-        index = inverse.astype(np.int32) - (1 if has_null else 0)
+        attributes = self._cached_resolve(pair_addresses, pair_slots)
+        index = renumber[inverse].astype(np.int32)
         mask = index < 0
         src_index = pa.array(index[:n], mask=mask[:n])
         dst_index = pa.array(index[n:], mask=mask[n:])
@@ -280,18 +335,49 @@ class Estate:
             pair_addresses, pa.array(pair_slots), attributes, src_index, dst_index, scope
         )
 
+    def _cached_resolve(self, addresses: pa.Array, slots: npt.NDArray[np.int32]) -> pa.Table:
+        """:meth:`resolve`, remembering pairs across batches (an ingest meets the same
+        addresses file after file); a pair is resolved once per estate, up to a bound."""
+        keys = list(zip(addresses.to_pylist(), slots.tolist(), strict=True))
+        cache = self._cache
+        missing = [i for i, k in enumerate(keys) if k not in cache]
+        if missing:
+            if len(cache) + len(missing) > _CACHE_MAX:
+                cache.clear()
+                self._cache_tables.clear()
+                self._cache_rows = 0
+                missing = list(range(len(keys)))
+            take = pa.array(missing, pa.int64())
+            fresh = self.resolve(addresses.take(take), slots[missing])
+            for j, i in enumerate(missing):
+                cache[keys[i]] = self._cache_rows + j
+            self._cache_rows += len(missing)
+            self._cache_tables.append(fresh)
+            if len(self._cache_tables) > 1:
+                merged = pa.concat_tables(self._cache_tables).combine_chunks()
+                self._cache_tables[:] = [merged]
+        rows = pa.array([cache[k] for k in keys], pa.int64())
+        return self._cache_tables[0].take(rows) if keys else ATTRIBUTES.empty_table()
+
     def _flow_vpc(self, table: pa.Table, n: int) -> pa.Array:
         """Each flow's VPC: the record's ``vpc_id``, else that of its interface in the inventory."""
         vpc = _column(table, "vpc_id", n)
         missing = pc.is_null(vpc)
         if not self._enis.num_rows or not pc.any(missing).as_py():
             return vpc
-        eni = _column(table, "interface_id", n)
-        rows = as_of_rows(
-            self._enis, eni, pa.array(_seconds(table, n), pa.timestamp("s", tz="UTC"))
-        )
-        from_eni = self._enis.column("vpc_id").take(rows).combine_chunks()
-        return pc.coalesce(vpc, from_eni)
+        # An interface never changes VPC: its VPC is found once per distinct interface id.
+        eni = pc.dictionary_encode(_column(table, "interface_id", n))
+        if self._eni_vpc is None:
+            self._eni_vpc = dict(
+                zip(
+                    self._enis.column("address").to_pylist(),
+                    self._enis.column("vpc_id").to_pylist(),
+                    strict=True,
+                )
+            )
+        get = self._eni_vpc.get
+        per_value = pa.array([get(e) for e in eni.dictionary.to_pylist()], pa.string())
+        return pc.coalesce(vpc, per_value.take(eni.indices))
 
     def _scopes(
         self,
@@ -301,38 +387,39 @@ class Estate:
         src: pa.Array,
         dst: pa.Array,
     ) -> dict[str, pa.Array]:
-        flow_vpc = self._flow_vpc(table, n)
+        """Per row and side, the scope: decided per pair, except for an address in a VPC, whose
+        scope compares its VPC with the flow's (as numbers of one dictionary of VPC ids)."""
         kind = attributes.column("kind").combine_chunks()
         vpc = attributes.column("vpc_id").combine_chunks()
-        service = attributes.column("service").combine_chunks()
-        special = self.special
-        special_kinds = pa.array(sorted({e.kind for e in special.entries} - _PRIVATE_KINDS))
+        special_kinds = pa.array(sorted({e.kind for e in self.special.entries} - _PRIVATE_KINDS))
+        is_special = pc.fill_null(pc.is_in(kind, special_kinds), False).to_numpy(
+            zero_copy_only=False
+        )
+        in_vpc = pc.is_valid(vpc).to_numpy(zero_copy_only=False)
+        service = pc.is_valid(attributes.column("service")).to_numpy(zero_copy_only=False)
+        private = pc.fill_null(pc.is_in(kind, pa.array(sorted(_PRIVATE_KINDS))), False)
+        # codes into SCOPES: same-vpc 0, other-vpc 1, aws-service 2, internet 3, special 4,
+        # private 5; an address in a VPC is 0 here and may become 1 below
+        code = np.select(
+            [is_special, in_vpc, service, private.to_numpy(zero_copy_only=False)],
+            [4, 0, 2, 5],
+            3,
+        ).astype(np.int8)
+        flow_vpc = self._flow_vpc(table, n)
+        vpcs = pc.unique(pa.concat_arrays([vpc.cast(pa.string()), flow_vpc.cast(pa.string())]))
+        pair_vpc = pc.index_in(vpc, value_set=vpcs).fill_null(-1).to_numpy(zero_copy_only=False)
+        row_vpc = pc.index_in(flow_vpc, value_set=vpcs).fill_null(-1).to_numpy(zero_copy_only=False)
+        names = pa.array(SCOPES, pa.string())
         out = {}
         for side, index in (("src", src), ("dst", dst)):
-            k = kind.take(index)
-            v = vpc.take(index)
-            is_special = pc.fill_null(pc.is_in(k, special_kinds), False)
-            same = pc.or_kleene(pc.is_null(flow_vpc), pc.equal(v, flow_vpc))
-            in_vpc = pc.if_else(
-                pc.fill_null(same, False), pa.scalar("same-vpc"), pa.scalar("other-vpc")
-            )
-            private = pc.fill_null(pc.is_in(k, pa.array(sorted(_PRIVATE_KINDS))), False)
-            scope = pc.case_when(
-                pc.make_struct(
-                    pc.is_null(index),
-                    is_special,
-                    pc.is_valid(v),
-                    pc.is_valid(service.take(index)),
-                    private,
-                ),
-                pa.nulls(n, pa.string()),
-                pa.scalar("special"),
-                in_vpc,
-                pa.scalar("aws-service"),
-                pa.scalar("private"),
-                pa.scalar("internet"),
-            )
-            out[f"{side}_scope"] = scope
+            i = index.fill_null(0).to_numpy(zero_copy_only=False)
+            row_code = code[i]
+            other = (row_code == 0) & (row_vpc >= 0) & (pair_vpc[i] != row_vpc)
+            row_code = np.where(other, 1, row_code).astype(np.int8)
+            valid = index.is_valid().to_numpy(zero_copy_only=False)
+            out[f"{side}_scope"] = pa.DictionaryArray.from_arrays(
+                pa.array(row_code, mask=~valid), names
+            ).cast(pa.string())
         return out
 
     # -- questions --------------------------------------------------------------------------
@@ -349,7 +436,7 @@ class Estate:
             seconds = np.full(len(addresses), int(at.timestamp()), dtype=np.int64)
         slots = self.slots(arr, seconds)
         attrs = self.resolve(arr, slots).to_pylist()
-        rows = as_of_rows(self._ips, arr, self._slot_times(arr, slots)).to_pylist()
+        rows = self._identity_rows(arr, slots).to_pylist()
         nets = self.networks.lookup(arr).to_pylist() if self.networks else [{}] * len(addresses)
         svc = self.ranges.lookup(arr).to_pylist() if self.ranges else [{}] * len(addresses)
         out: dict[str, Any] = {}

@@ -86,6 +86,7 @@ class SpecialAddresses:
     def __init__(self, vpc_cidrs: Iterable[str] = ()) -> None:
         self.entries = [vpc_resolver(c) for c in vpc_cidrs] + list(SPECIAL)
         self._table = PrefixTable([e.network for e in self.entries])
+        self._by_entry: pa.Table | None = None
 
     def lookup(self, addresses: pa.Array | pa.ChunkedArray) -> pa.Table:
         """Per address: ``name`` and ``kind`` of the most specific special range, or null."""
@@ -96,6 +97,11 @@ class SpecialAddresses:
         return self._table.lookup_parsed(parsed, count)
 
     def _columns(self, index: pa.Int32Array) -> pa.Table:
-        names = pa.array([e.name for e in self.entries], pa.string())
-        kinds = pa.array([e.kind for e in self.entries], pa.string())
-        return pa.table({"name": names.take(index), "kind": kinds.take(index)})
+        if self._by_entry is None:
+            self._by_entry = pa.table(
+                {
+                    "name": pa.array([e.name for e in self.entries], pa.string()),
+                    "kind": pa.array([e.kind for e in self.entries], pa.string()),
+                }
+            )
+        return self._by_entry.take(index)

@@ -11,6 +11,9 @@ from __future__ import annotations
 import io
 import logging
 import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -91,24 +94,46 @@ def estate_from_items(items: dict[str, EstateItem], geo: GeoSource | None) -> Es
 
 
 _LOADED: dict[tuple[str, tuple[tuple[str, str], ...], int], Estate] = {}
+_LOCK = threading.Lock()
 
 
 def load_estate(store: Any, geo: GeoSource | None | str = "setting") -> Estate:
     """The estate ``store`` keeps, with the geo database of this process (the last one built
     is kept while the store's items stay the same: ``follow`` asks at every poll)."""
-    if geo == "setting":
-        geo = geo_from_setting()
-    assert not isinstance(geo, str)
+    return estate_loader(store, geo, background=False)()
+
+
+_POOL = ThreadPoolExecutor(1, thread_name_prefix="flowscope-estate")
+
+
+def estate_loader(
+    store: Any, geo: GeoSource | None | str = "setting", *, background: bool = True
+) -> Callable[[], Estate]:
+    """Read the store's estate items now (before a writer holds the file) and build the
+    estate in the background (parsing ip-ranges, the networks file and the geo arrays takes
+    a second or two, which an ingest spends reading its first block meanwhile); the returned
+    function waits for it."""
     items = store.estate_items() if hasattr(store, "estate_items") else {}
-    key = (
-        str(getattr(store, "url", "")),
-        tuple(sorted((n, i.updated.isoformat()) for n, i in items.items())),
-        id(geo),
-    )
-    if key not in _LOADED:
-        _LOADED.clear()
-        _LOADED[key] = estate_from_items(items, geo)
-    return _LOADED[key]
+    url = str(getattr(store, "url", ""))
+
+    def build() -> Estate:
+        g = geo_from_setting() if geo == "setting" else geo
+        assert not isinstance(g, str)
+        key = (
+            url,
+            tuple(sorted((n, f"{i.updated.isoformat()}/{hash(i.data)}") for n, i in items.items())),
+            id(g),
+        )
+        with _LOCK:
+            if key not in _LOADED:
+                _LOADED.clear()
+                _LOADED[key] = estate_from_items(items, g)
+            return _LOADED[key]
+
+    if not background:
+        return build
+    future = _POOL.submit(build)
+    return future.result
 
 
 def describe(items: dict[str, EstateItem]) -> dict[str, Any]:
@@ -134,5 +159,6 @@ __all__ = [
     "geo_from_setting",
     "history_bytes",
     "history_of",
+    "estate_loader",
     "load_estate",
 ]
