@@ -25,6 +25,7 @@ from flowscope.demo.generate import DemoSpec, write_demo
 from flowscope.engines import backend_for, open_store
 from flowscope.engines.base import Store
 from flowscope.engines.opensearch.store import OpenSearchStore
+from flowscope.errors import QueryError
 from flowscope.estate.aws import Identity
 from flowscope.estate.history import empty_history, snapshot_table, update
 from flowscope.estate.store import (
@@ -223,6 +224,9 @@ def test_the_move_names_each_side_as_of_its_time(pair: Pair) -> None:
 
 def test_hist_split_and_search_columns_are_the_same(pair: Pair) -> None:
     _same(pair, build.hist_query("5m", "dst_name", 5, "bytes", S()))
+    # a list field cannot split a histogram (a flow would count once per member)
+    with pytest.raises(QueryError, match="is a list"):
+        build.hist_query("5m", "src_security_groups", 5, "count", S())
     columns = ["start_time", "srcaddr", "src_name", "src_security_groups", "dst_name", "dst_asn"]
     q = build.search_query(columns, "bytes:desc", 50, None, S("src_kind:instance"))
     a, b = pair.duck.run([q])[0].to_dict(), pair.cluster.run([q])[0].to_dict()
