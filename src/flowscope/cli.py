@@ -17,6 +17,7 @@ import typer
 
 from flowscope import render, settings
 from flowscope.commands import aws as aws_cmd
+from flowscope.commands import detect as detect_cmd
 from flowscope.commands import opensearch as cluster_cmd
 from flowscope.commands import query as query_cmd
 from flowscope.commands.common import (
@@ -245,6 +246,9 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="Then serve the dashboard.")
     ] = True,
     port: Annotated[int, typer.Option(help="Port of the dashboard (on 127.0.0.1).")] = 8080,
+    attacks: Annotated[
+        bool, typer.Option("--attacks", help="Add attack scenarios (see flowscope detect).")
+    ] = False,
 ) -> None:
     """Generate a day of realistic flow logs, ingest them, summarise, serve the dashboard."""
     from datetime import UTC, datetime
@@ -253,7 +257,7 @@ def demo(
     from flowscope.demo.generate import DemoSpec, write_demo
     from flowscope.sources.files import local_units
 
-    spec = DemoSpec(hours=hours, seed=seed)
+    spec = DemoSpec(hours=hours, seed=seed, attacks=attacks)
     err.print(f"writing demo flow logs to {data}/ …", highlight=False)
     files = write_demo(data, spec)
     estate = demo_estate(spec, datetime.now(UTC))
@@ -283,6 +287,7 @@ def demo(
 aws_cmd.register(app)
 query_cmd.register(app)
 cluster_cmd.register(app)
+detect_cmd.register(app)
 
 
 def main() -> None:
