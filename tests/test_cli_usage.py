@@ -15,7 +15,8 @@ Cli = Callable[..., CompletedProcess[str]]
 @pytest.mark.parametrize(
     ("args", "usage", "message"),
     [
-        (["inventory"], "Usage: flowscope [OPTIONS] COMMAND [ARGS]...", "No such command"),
+        (["inventroy"], "Usage: flowscope [OPTIONS] COMMAND [ARGS]...", "No such command"),
+        (["inventory", "fresh"], "Usage: flowscope inventory [OPTIONS]", "No such command"),
         (["top"], "Usage: flowscope top [OPTIONS]", "Missing argument 'field'"),
         (["--versions"], "Usage: flowscope [OPTIONS] COMMAND [ARGS]...", "No such option"),
         (

@@ -87,11 +87,52 @@ def server(
     built_page: Path, web_store: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """``flowscope serve`` in a subprocess; yields its base URL."""
+    yield from _serve(web_store, tmp_path_factory)
+
+
+#: The networks file of the named store: the demo VPC, one subnet of it named apart.
+NETWORKS = b"10.0.0.0/16: demo-vpc\n10.0.0.0/24:\n  name: web-tier\n  role: web\n"
+
+
+@pytest.fixture(scope="session")
+def named_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three hours of demo flow logs loaded by the real ``flowscope ingest``, then named by a
+    networks file kept in the store and applied to the flows already stored (what ``flowscope
+    networks FILE`` does); public addresses get countries and AS organisations from the
+    embedded geo data."""
+    from flowscope.demo.generate import DemoSpec, write_demo
+    from flowscope.engines import open_store
+    from flowscope.estate.store import NETWORKS_ITEM, EstateItem, load_estate
+
+    base = tmp_path_factory.mktemp("named")
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    write_demo(base / "logs", DemoSpec(start=hour - timedelta(hours=3), hours=3, records=8_000))
+    store = base / "store.duckdb"
+    done = run_flowscope("-s", str(store), "ingest", str(base / "logs"), "-q")
+    assert done.returncode == 0, done.stderr
+    duck = open_store(str(store))
+    item = EstateItem(NETWORKS, "networks.yaml", datetime.now(UTC))
+    with duck.write() as w:
+        w.save_estate({NETWORKS_ITEM: item})
+    estate = load_estate(duck)
+    with duck.write() as w:
+        w.apply_estate(estate)
+    return store
+
+
+@pytest.fixture(scope="session")
+def named_server(
+    built_page: Path, named_store: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    yield from _serve(named_store, tmp_path_factory)
+
+
+def _serve(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "flowscope", "-s", str(web_store), "serve"]
+            [sys.executable, "-m", "flowscope", "-s", str(store), "serve"]
             + ["--host", "127.0.0.1", "--port", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -151,6 +192,16 @@ class Watch:
 @pytest.fixture
 def page(browser: Any, server: str) -> Iterator[tuple[Any, Watch]]:
     """A fresh tab; afterwards: no console error, and no request off the machine."""
+    yield from _tab(browser, server)
+
+
+@pytest.fixture
+def named_page(browser: Any, named_server: str) -> Iterator[tuple[Any, Watch]]:
+    """A fresh tab on the server of the named store, watched like ``page``."""
+    yield from _tab(browser, named_server)
+
+
+def _tab(browser: Any, server: str) -> Iterator[tuple[Any, Watch]]:
     tab = browser.new_page()
     watch = Watch(server)
     tab.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
@@ -464,3 +515,87 @@ def test_the_url_restores_the_same_view(page: tuple[Any, Watch], browser: Any, s
     targets = {r[1] for r in links}
     assert "443 https" in targets and "53 dns" not in targets
     shot(tab, "visualize-sankey")
+
+
+def test_panels_of_names_say_so_when_the_store_has_none(
+    page: tuple[Any, Watch], server: str
+) -> None:
+    # This store was loaded without any inventory, networks file or ip-ranges: no flow has a name.
+    tab, watch = page
+    open_view(tab, server + "/#/dashboard?from=all&to=all")
+    names = tab.get_by_test_id("panel-names")
+    assert names.locator(".empty").inner_text() == (
+        "No names yet: run flowscope inventory refresh or see README."
+    )
+    assert names.locator(".chart").count() == 0
+    # The page asked no name of an address the server cannot name.
+    if not any(f["name"] == "src_name" for f in api(server, "fields")):
+        assert not [u for u in watch.requests if u.endswith("/api/identify")]
+
+
+def test_names_and_the_map_in_discover_and_the_dashboard(
+    named_page: tuple[Any, Watch], named_server: str
+) -> None:
+    tab, watch = named_page
+    server = named_server
+    # Discover first: the map's chunk is not fetched by a page that does not show it.
+    open_view(tab, server + "/#/discover?from=all&to=all&q=src_name:web-tier")
+    assert not [u for u in watch.requests if "/assets/worldmap-" in u]
+    rows = api(server, "search", where="src_name:web-tier", columns="all", size="50")["rows"]
+    first = tab.locator("table.flows tbody tr.row").first
+    src = first.locator("td.addr").first
+    assert src.locator("button").inner_text() == rows[0]["srcaddr"]
+    name = src.locator(".addr-name")
+    assert name.inner_text() == "· web-tier" and name.is_visible()
+    assert name.get_attribute("title").startswith(rows[0]["srcaddr"])
+    # The expanded flow shows the estate's fields, and the name beside its addresses.
+    tab.get_by_test_id("expand-row").first.click()
+    fields = tab.locator("tr.doc dt").all_inner_texts()
+    shown = ("src_name", "src_network", "src_scope", "dst_name", "dst_scope", "dst_country")
+    expected = {k for k in shown if rows[0].get(k) not in (None, [])}
+    assert {"src_name", "src_network", "src_scope"} <= expected <= set(fields)
+    assert "· web-tier" in tab.locator("tr.doc dd").all_inner_texts()[fields.index("srcaddr")]
+    # The field sidebar lists the estate's fields; the list field by its own badge.
+    groups = tab.locator("[data-field=src_security_groups] .field-type")
+    assert groups.get_attribute("title") == "list"
+    shot(tab, "discover-names")
+
+    n = updates(tab)
+    tab.get_by_role("link", name="Dashboard").click()
+    settled(tab, n)
+    # Top talkers by name: the same ranking as the API's.
+    expected = api(
+        server, "top", field="src_name", by="bytes", size="10", where="src_name:web-tier"
+    )
+    assert [r[0] for r in chart_rows(tab, "names")] == [r["value"] for r in expected["rows"]]
+    open_view(tab, server + "/#/dashboard?from=all&to=all")
+    everything = api(server, "top", field="src_name", by="bytes", size="10", **{"from": "all"})
+    assert [r[0] for r in chart_rows(tab, "names")] == [r["value"] for r in everything["rows"]]
+    assert {"demo-vpc", "web-tier"} <= {r[0] for r in chart_rows(tab, "names")}
+    # Countries: the map draws its shapes, coloured by bytes, the top countries beside it.
+    countries = api(server, "top", field="dst_country", by="bytes", size="8", **{"from": "all"})
+    assert countries["rows"], "the embedded geo data gave no country"
+    chart = tab.locator("[data-testid=panel-countries] .chart")
+    assert int(chart.get_attribute("data-shapes") or 0) > 150
+    assert chart.locator("svg path").count() > 150
+    listed = tab.locator("[data-testid=country-list] [data-country]")
+    assert [listed.nth(i).get_attribute("data-country") for i in range(listed.count())] == [
+        r["value"] for r in countries["rows"]
+    ]
+    assert len([u for u in watch.requests if "/assets/worldmap-" in u]) == 1
+    shot(tab, "dashboard-names")
+    # Clicking a country filters on it, like the other panels.
+    code = countries["rows"][0]["value"]
+    n = updates(tab)
+    listed.first.click()
+    settled(tab, n)
+    assert state(tab)["f"] == [f"dst_country:{code}"]
+    flows = api(server, "metrics", where=f"dst_country:{code}", **{"from": "all"})["count"]
+    assert exact_count(tab.get_by_test_id("stat-flows").get_attribute("title") or "") == flows
+    # From: the sources' countries, without asking the server again.
+    asked = len([u for u in watch.requests if u.endswith("/api/dashboard")])
+    n = updates(tab)
+    tab.locator("[data-testid=panel-countries] [data-geo=src]").click()
+    settled(tab, n)
+    assert state(tab)["geo"] == ["src"]
+    assert len([u for u in watch.requests if u.endswith("/api/dashboard")]) == asked

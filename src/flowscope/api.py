@@ -39,10 +39,12 @@ from flowscope.errors import (
     StoreBusy,
     StoreError,
 )
+from flowscope.estate import refresh
 from flowscope.query import build
 from flowscope.query.model import Query as FlowQuery
 from flowscope.query.model import Scope
 from flowscope.query.reports import REPORTS, get_report, report_result
+from flowscope.times import parse_time
 from flowscope.web.access import Access, AccessMiddleware
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,15 @@ class Panel(BaseModel):
     cursor: str | None = None
     name: str | None = None
     where: str = Field("", description="Added (with and) to the dashboard's filter")
+
+
+class Identify(BaseModel):
+    """Addresses to name (at most MAX_IDENTIFY), as of ``at`` (null: the latest identity)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    addresses: list[str]
+    at: str | None = Field(None, description="now-1h, an ISO time…; null: the latest")
 
 
 class Dashboard(BaseModel):
@@ -154,6 +165,8 @@ def create_app(
     None turns the checks off, for an app that is only called in process.
     """
     backend = backend_for(store, timeout=timeout, row_cap=row_cap, lock_wait=timeout)
+    # the estate (names of addresses) is read from the store, never written: serve only reads
+    estate_source = store if hasattr(store, "estate_items") else getattr(backend, "store", None)
     app = FastAPI(
         title="flowscope",
         summary="Ask AWS VPC Flow Logs traffic questions.",
@@ -307,6 +320,34 @@ def create_app(
             else:
                 data[p.id] = result.to_dict()
         return ok(request, {"panels": data})
+
+    @app.get("/api/estate", summary="What the store knows to name addresses with")
+    def estate(request: Request) -> dict[str, Any]:
+        return ok(request, refresh.show(estate_source))
+
+    @app.get("/api/who", summary="Who held an address then, since when, and its history")
+    def who(
+        request: Request,
+        address: Annotated[str, Query(description="An IP address or an interface id")],
+        at: Annotated[str, Query(description="As of: now-1h, an ISO time…; default now")] = "",
+    ) -> dict[str, Any]:
+        when = parse_time(at, what="at")
+        return ok(request, refresh.who(estate_source, address, when))
+
+    @app.post("/api/identify", summary="Names of up to 1000 addresses at once")
+    def identify(request: Request, body: Identify) -> Any:
+        if len(body.addresses) > refresh.MAX_IDENTIFY:
+            return _error(
+                request,
+                422,
+                error_body(
+                    "ValidationError",
+                    f"addresses: {len(body.addresses)} given, at most {refresh.MAX_IDENTIFY}",
+                    hint="ask in several requests",
+                ),
+            )
+        when = parse_time(body.at or "", what="at")
+        return ok(request, refresh.identify(estate_source, body.addresses, when))
 
     return app
 

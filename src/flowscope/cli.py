@@ -18,6 +18,7 @@ import typer
 from flowscope import render, settings
 from flowscope.commands import aws as aws_cmd
 from flowscope.commands import detect as detect_cmd
+from flowscope.commands import estate as estate_cmd
 from flowscope.commands import opensearch as cluster_cmd
 from flowscope.commands import query as query_cmd
 from flowscope.commands.common import (
@@ -102,10 +103,12 @@ def ingest(
     overlap: aws_cmd.OverlapOpt = None,
     profile: aws_cmd.ProfileOpt = None,
     region: aws_cmd.RegionOpt = None,
+    geo: estate_cmd.GeoOpt = None,
 ) -> None:
     """Load flow logs into the store (each input once: a re-run adds nothing)."""
     from flowscope.sources.files import local_units
 
+    estate_cmd.use_geo(geo)
     if aws_cmd.is_aws(paths, payload, since, until, streams, overlap, profile, region):
         code = aws_cmd.ingest_aws(
             paths,
@@ -246,6 +249,7 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="Then serve the dashboard.")
     ] = True,
     port: Annotated[int, typer.Option(help="Port of the dashboard (on 127.0.0.1).")] = 8080,
+    geo: estate_cmd.GeoOpt = None,
     attacks: Annotated[
         bool, typer.Option("--attacks", help="Add attack scenarios (see flowscope detect).")
     ] = False,
@@ -257,6 +261,7 @@ def demo(
     from flowscope.demo.generate import DemoSpec, write_demo
     from flowscope.sources.files import local_units
 
+    estate_cmd.use_geo(geo)
     spec = DemoSpec(hours=hours, seed=seed, attacks=attacks)
     err.print(f"writing demo flow logs to {data}/ …", highlight=False)
     files = write_demo(data, spec)
@@ -287,6 +292,7 @@ def demo(
 aws_cmd.register(app)
 query_cmd.register(app)
 cluster_cmd.register(app)
+estate_cmd.register(app)
 detect_cmd.register(app)
 
 

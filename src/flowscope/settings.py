@@ -110,6 +110,22 @@ TRUST_PROXY_HEADER = Setting(
     "A header an authenticating reverse proxy sets (X-Forwarded-User): serve lets its requests in.",
     "serve --trust-proxy-header",
 )
+GEO = Setting(
+    "geo",
+    "FLOWSCOPE_GEO",
+    "",
+    "Country and ASN data for naming addresses: empty for the embedded default (GeoLite2, June"
+    " 2024), off, or MaxMind-format .mmdb paths joined by ':' (each field from the first that"
+    " has it). Also --geo on follow, demo, serve, inventory, networks, ip-ranges and who.",
+    "ingest --geo",
+)
+IP_RANGES_URL = Setting(
+    "ip_ranges_url",
+    "FLOWSCOPE_IP_RANGES_URL",
+    "https://ip-ranges.amazonaws.com/ip-ranges.json",
+    "Where ip-ranges --fetch downloads AWS's ip-ranges.json from.",
+    "ip-ranges --url",
+)
 SKIP_WEB_BUILD = Setting(
     "skip_web_build",
     "FLOWSCOPE_SKIP_WEB_BUILD",
@@ -135,6 +151,8 @@ ALL = (
     TOKEN,
     TOKEN_FILE,
     TRUST_PROXY_HEADER,
+    GEO,
+    IP_RANGES_URL,
     SKIP_WEB_BUILD,
 )
 

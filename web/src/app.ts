@@ -8,6 +8,7 @@ import { disposeAll } from "./charts";
 import * as data from "./data";
 import { clear, h, ICONS, icon } from "./dom";
 import { exact } from "./format";
+import * as names from "./names";
 import { type FieldInfo, QueryBar } from "./querybar";
 import * as state from "./state";
 import type { Filter, State, View as ViewName } from "./state";
@@ -126,6 +127,7 @@ export class App {
     const needExtent = !s.from || !s.to || s.from === "all" || s.to === "all";
     try {
       this.fields = await early.fields;
+      names.enable(this.fields);
       if (needExtent) this.extent = await early.extent;
     } catch (e) {
       this.main.replaceChildren(h("div", { class: "panel-error", role: "alert" }, e instanceof Error ? e.message : String(e)));

@@ -87,7 +87,7 @@ export function colorFor(key: string, index: number): string {
   return VALUE_COLORS[key] ?? PALETTE[index % PALETTE.length];
 }
 
-interface Theme {
+export interface Theme {
   text: string;
   text2: string;
   grid: string;
@@ -96,7 +96,7 @@ interface Theme {
   tooltipBg: string;
 }
 
-function theme(): Theme {
+export function theme(): Theme {
   const css = getComputedStyle(document.documentElement);
   const v = (name: string) => css.getPropertyValue(name).trim();
   return {
@@ -125,10 +125,11 @@ export class Chart {
     live.add(this);
   }
 
-  set(option: Option): void {
+  /** Draw `option` (an Option; the lazily loaded world map passes its own map series). */
+  set(option: Option | echarts.EChartsCoreOption): void {
     this.ec.setOption(option, { notMerge: true, lazyUpdate: false });
     // A new option drops the brush cursor: take it again so a drag still selects a range.
-    if (option.brush) {
+    if ("brush" in option && option.brush) {
       this.ec.dispatchAction({
         type: "takeGlobalCursor",
         key: "brush",
@@ -148,7 +149,7 @@ export function disposeAll(root: Element): void {
   for (const c of [...live]) if (root.contains(c.el) || !c.el.isConnected) c.dispose();
 }
 
-function base(): Option {
+export function base(): Option {
   const t = theme();
   return {
     animationDuration: 250,
@@ -190,11 +191,11 @@ function valueAxis(metric: Metric, splitNumber = 5) {
   };
 }
 
-function esc(s: string): string {
+export function esc(s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 }
 
-function row(color: string, name: string, value: string): string {
+export function row(color: string, name: string, value: string): string {
   return (
     `<div style="display:flex;gap:10px;align-items:center;line-height:1.7">` +
     `<span style="width:9px;height:9px;border-radius:2px;background:${color}"></span>` +
@@ -332,6 +333,10 @@ export interface TopOptions {
   color?: string;
   total?: number;
   label?: (key: string) => string;
+  /** More about a value for its tooltip (HTML), e.g. an address's whole identity. */
+  detail?: (key: string) => string;
+  /** The category labels' width in pixels (longer labels are cut with an ellipsis). */
+  labelWidth?: number;
 }
 
 function splitKeys(buckets: Bucket[]): string[] {
@@ -389,7 +394,7 @@ export function topOption(o: TopOptions): Option {
       fontSize: 11,
       interval: 0,
       rotate: !horizontal && cats.length > 8 ? 40 : 0,
-      width: horizontal ? 150 : 90,
+      width: o.labelWidth ?? (horizontal ? 150 : 90),
       overflow: "truncate" as const,
     },
     axisLine: { lineStyle: { color: t.axis } },
@@ -410,7 +415,7 @@ export function topOption(o: TopOptions): Option {
         if (!list.length) return "";
         const b = o.buckets[list[0].dataIndex];
         const share = o.total ? ` · ${percent(b.value / o.total)}` : "";
-        const head = `<div style="margin-bottom:4px"><b>${esc(label(b.key))}</b> · ${metricValue(o.metric, b.value)}${share}</div>`;
+        const head = `<div style="margin-bottom:4px"><b>${esc(label(b.key))}</b> · ${metricValue(o.metric, b.value)}${share}</div>${o.detail?.(b.key) ?? ""}`;
         const body = keys.length
           ? list.filter((p) => p.value).map((p) => row(p.color, p.seriesName, metricValue(o.metric, p.value))).join("")
           : "";
@@ -467,14 +472,14 @@ export interface Link {
 }
 
 /** Nodes are named "level:value" so one address can be a source and a destination. */
-export function sankeyOption(links: Link[], metric: Metric): Option {
+export function sankeyOption(links: Link[], metric: Metric, nodeLabel?: (node: string) => string): Option {
   const t = theme();
   const names = new Set<string>();
   for (const l of links) {
     names.add(l.source);
     names.add(l.target);
   }
-  const show = (n: string) => n.slice(n.indexOf(":") + 1);
+  const show = nodeLabel ?? ((n: string) => n.slice(n.indexOf(":") + 1));
   return {
     ...base(),
     tooltip: {
@@ -498,7 +503,7 @@ export function sankeyOption(links: Link[], metric: Metric): Option {
         nodeWidth: 12,
         draggable: false,
         emphasis: { focus: "adjacency" },
-        data: [...names].map((name, i) => ({ name, itemStyle: { color: colorFor(show(name), i), borderWidth: 0 } })),
+        data: [...names].map((name, i) => ({ name, itemStyle: { color: colorFor(name.slice(name.indexOf(":") + 1), i), borderWidth: 0 } })),
         links,
         lineStyle: { color: "gradient", opacity: 0.35, curveness: 0.5 },
         label: {

@@ -29,6 +29,8 @@ export interface TopValue {
   key: string;
   value: number;
   parts?: { key: string; value: number }[];
+  /** A top over a field tuple ("dst_asn,dst_as_org"): the other fields' values of this row. */
+  also?: string[];
 }
 
 export interface Top {
@@ -81,6 +83,7 @@ const KIND: Record<string, FieldInfo["type"]> = {
   ip: "ip",
   time: "time",
   str: "str",
+  list: "list",
 };
 
 interface ApiField {
@@ -146,13 +149,18 @@ export interface TopAsk extends Ask {
 }
 
 function toTop(field: string, metric: Metric, d: ApiTop): Top {
+  const names = field.split(",");
   return {
-    field,
+    field: names[0],
     metric,
     total: d.total[metric],
     other: d.other[metric],
     missing: d.missing[metric],
-    buckets: d.rows.map((r) => ({ key: key(r.value), value: r[metric] })),
+    buckets: d.rows.map((r) =>
+      names.length > 1
+        ? { key: key(r[names[0]]), value: r[metric], also: names.slice(1).map((n) => key(r[n])) }
+        : { key: key(r.value), value: r[metric] },
+    ),
   };
 }
 

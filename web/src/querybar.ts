@@ -7,7 +7,7 @@ import { quoteValue } from "./state";
 
 export interface FieldInfo {
   name: string;
-  type: "num" | "ip" | "str" | "time";
+  type: "num" | "ip" | "str" | "time" | "list"; // list: a list of strings (security groups)
   doc?: string;
   enum?: string[];
 }

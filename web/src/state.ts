@@ -34,6 +34,7 @@ export interface State {
   // Dashboard
   metric: Metric;
   panels: string[];
+  geo: "dst" | "src"; // the Countries map: where traffic goes, or where it comes from
 }
 
 export const DEFAULT_COLUMNS = [
@@ -56,6 +57,10 @@ export const ALL_PANELS = [
   "protocols",
   "rejected",
   "interfaces",
+  "countries",
+  "services",
+  "names",
+  "asns",
 ];
 
 export const DEFAULTS: State = {
@@ -76,6 +81,7 @@ export const DEFAULTS: State = {
   vsize: 20,
   metric: "count",
   panels: ALL_PANELS,
+  geo: "dst",
 };
 
 const VIEWS: View[] = ["discover", "visualize", "dashboard"];
@@ -133,6 +139,7 @@ export function parse(hash: string): State {
     vsize: intParam(p.get("size"), DEFAULTS.vsize, 1, 200),
     metric: oneOf(p.get("metric"), METRICS, DEFAULTS.metric),
     panels: list("panels", DEFAULTS.panels).filter((x) => ALL_PANELS.includes(x)),
+    geo: oneOf(p.get("geo"), ["dst", "src"], DEFAULTS.geo),
   };
 }
 
@@ -160,6 +167,7 @@ export function format(s: State): string {
   } else {
     put("metric", s.metric, DEFAULTS.metric);
     put("panels", s.panels.join(","), DEFAULTS.panels.join(","));
+    put("geo", s.geo, DEFAULTS.geo);
   }
   const query = p.toString().replace(/%3A/g, ":").replace(/%2C/g, ",");
   return `#/${s.view}${query ? `?${query}` : ""}`;

@@ -9,6 +9,7 @@ the result; the store is released between polls, so ``flowscope serve`` can read
 from __future__ import annotations
 
 import signal
+import time
 from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -25,8 +26,9 @@ from flowscope.commands.common import (
     run_ingest,
     store_url,
 )
+from flowscope.commands.estate import GeoOpt, use_geo
 from flowscope.engines import open_store
-from flowscope.errors import UsageError
+from flowscope.errors import FlowscopeError, UsageError
 from flowscope.parse.layout import Layout
 from flowscope.times import TIME_HELP, parse_duration, parse_range
 
@@ -215,6 +217,15 @@ def follow(
     region: RegionOpt = None,
     store: StoreOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
+    inventory_every: Annotated[
+        str | None,
+        typer.Option(
+            "--inventory-every",
+            help="Also refresh the inventory from AWS (in --region, with --profile) at the "
+            "first poll and then this often: 1h, 30m. A refresh that fails is a warning.",
+        ),
+    ] = None,
+    geo: GeoOpt = None,
 ) -> None:
     """Keep ingesting new records from AWS until stopped (Ctrl-C); resumes from checkpoints."""
     from flowscope.sources.aws import OVERLAP, Aws, open_source
@@ -227,6 +238,12 @@ def follow(
         raise UsageError(
             f"--interval {interval!r} is shorter than 0.1s", hint="poll every 0.1s or more"
         )
+    every = None
+    if inventory_every is not None:
+        every = parse_duration(inventory_every, "--inventory-every").total_seconds()
+        if every < 1:
+            raise UsageError(f"--inventory-every {inventory_every!r} is shorter than 1s")
+    use_geo(geo)
     window = parse_range(since, None, names=("--since", "--until"))
     aws = Aws(profile, region)
     layout = layout_option(fmt)
@@ -249,12 +266,18 @@ def follow(
     loaded = polls = 0
     said: set[str] = set()
     warned: dict[str, str] = {}
+    refreshed: float | None = None
     try:
         for poll in pipeline.follow(
             srcs, st, pause, lambda s: read_source(s, st, layout, quiet, said)
         ):
             url = poll.source.url
             polls += poll.source is srcs[-1]  # a poll ends with the last source
+            if every is not None and poll.source is srcs[0]:
+                due = refreshed is None or time.monotonic() - refreshed >= every
+                if due:
+                    refreshed = time.monotonic()
+                    _refresh_inventory(st, region, profile, quiet)
             if poll.error is not None:
                 if warned.get(url) != str(poll.error):
                     err.print(
@@ -283,6 +306,30 @@ def follow(
             highlight=False,
         )
         raise typer.Exit(0) from None
+
+
+def _refresh_inventory(st: Store, region: str | None, profile: str | None, quiet: bool) -> None:
+    """One inventory refresh between polls; a failure is a warning and the loop goes on."""
+    from flowscope.estate.refresh import refresh_inventory
+
+    try:
+        change = refresh_inventory(st, [region] if region else [], profile=profile)
+    except FlowscopeError as e:
+        err.print(
+            f"[yellow]warning[/yellow] inventory refresh failed: {e}; trying again later",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    for warning in change.warnings:
+        err.print(f"[yellow]warning[/yellow] {warning}", highlight=False, soft_wrap=True)
+    if not quiet:
+        named = f"; named {change.named:,} stored flows" if change.named is not None else ""
+        err.print(
+            f"{datetime.now(UTC):%H:%M:%S} inventory: {change.opened:,} opened, "
+            f"{change.closed:,} closed, {change.unchanged:,} unchanged{named}",
+            highlight=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -323,6 +323,7 @@ def serve(
     trust_proxy_header: Annotated[
         str | None, option(settings.TRUST_PROXY_HEADER, show_default=False)
     ] = None,
+    geo: Annotated[str | None, option(settings.GEO, show_default=False)] = None,
     store: StoreOpt = None,
 ) -> None:
     """Serve the JSON API (OpenAPI at /docs) and the dashboard, on 127.0.0.1 by default.
@@ -333,6 +334,7 @@ def serve(
     import uvicorn
 
     from flowscope.api import create_app
+    from flowscope.commands.estate import use_geo
     from flowscope.engines import open_store
     from flowscope.engines.duckdb.store import DuckStore
     from flowscope.web import mount_static
@@ -345,6 +347,7 @@ def serve(
         token_file=token_file,
         proxy_header=trust_proxy_header,
     )
+    use_geo(geo)  # /api/who and /api/identify name public addresses with it
     origins = tuple(cors or ())
     opened = open_store(store_url(store))
     if isinstance(opened, DuckStore):

@@ -6,6 +6,7 @@ import { Chart, dataTable, enableBrush, timeOption } from "../charts";
 import * as data from "../data";
 import { h, ICONS, icon, uid } from "../dom";
 import { bytes, dateTime, duration, exact, human, percent } from "../format";
+import * as names from "../names";
 import type { FieldInfo } from "../querybar";
 import * as state from "../state";
 import type { State } from "../state";
@@ -14,12 +15,15 @@ import type { Ctx, Reason, View } from "../view";
 
 const PAGE_SIZE = 50;
 const CLICKABLE = new Set(["srcaddr", "dstaddr", "pkt_srcaddr", "pkt_dstaddr", "srcport", "dstport", "interface_id", "action", "protocol_name", "instance_id", "subnet_id", "vpc_id"]);
-const NUMERIC_COLS = new Set(["srcport", "dstport", "packets", "bytes", "protocol", "version", "tcp_flags"]);
+const NUMERIC_COLS = new Set(["srcport", "dstport", "packets", "bytes", "protocol", "version", "tcp_flags", "src_asn", "dst_asn"]);
+// The estate's fields (who each side is): every value of them filters on click too.
+const ESTATE = /^(src|dst)_(name|kind|resource_id|vpc_id|subnet_id|az|service|country|asn|as_org|network|scope|security_groups)$/;
 const TYPE_BADGE: Record<FieldInfo["type"], [string, string]> = {
   num: ["#", "t-num"],
   ip: ["IP", "t-ip"],
   str: ["t", "t-str"],
   time: ["d", "t-time"],
+  list: ["[]", "t-list"],
 };
 
 function cell(col: string, v: unknown): string {
@@ -27,6 +31,7 @@ function cell(col: string, v: unknown): string {
   if (col === "start_time" || col === "end_time") return dateTime(String(v));
   if (col === "bytes" && typeof v === "number") return bytes(v);
   if (typeof v === "number") return col === "packets" ? exact(v) : String(v);
+  if (Array.isArray(v)) return v.length ? v.map(String).join(", ") : "–";
   return String(v);
 }
 
@@ -111,6 +116,7 @@ export class DiscoverView implements View {
       if (sameQuestion) {
         // Paging, sorting or columns: only the rows change.
         this.showPage(s, await data.search({ ...ask, ...search }, ac.signal));
+        await this.names(ac.signal);
       } else {
         const got = await data.batch(
           ask,
@@ -128,6 +134,7 @@ export class DiscoverView implements View {
         this.drawHist();
         this.renderHits();
         this.showPage(s, got.search("rows"));
+        await this.names(ac.signal);
       }
     } catch (e) {
       if (ac.signal.aborted) return;
@@ -143,6 +150,21 @@ export class DiscoverView implements View {
     } finally {
       this.ctx.busy(false);
     }
+  }
+
+  /** Names for every address and interface on the page: one request, then filled in place. */
+  private async names(signal: AbortSignal): Promise<void> {
+    const rows = this.page?.rows ?? [];
+    const wanted: string[] = [];
+    for (const r of rows) {
+      for (const f of names.ADDRESS_FIELDS) {
+        const v = r[f];
+        if (typeof v === "string" && v) wanted.push(v);
+      }
+    }
+    if (!wanted.length || !names.isEnabled()) return;
+    await names.identify(wanted);
+    if (!signal.aborted) names.fill(this.table);
   }
 
   private showPage(s: State, page: data.Page): void {
@@ -204,7 +226,7 @@ export class DiscoverView implements View {
     const term = this.fieldFilter.value.trim().toLowerCase();
     const fields = this.ctx.fields.filter((f) => !term || f.name.includes(term));
     const rows = this.page?.rows ?? [];
-    const present = (f: FieldInfo) => rows.some((r) => r[f.name] !== null && r[f.name] !== undefined && r[f.name] !== "");
+    const present = (f: FieldInfo) => rows.some((r) => { const v = r[f.name]; return v !== null && v !== undefined && v !== "" && !(Array.isArray(v) && !v.length); });
     const selected = s.cols.map((c) => fields.find((f) => f.name === c)).filter((f): f is FieldInfo => !!f);
     const rest = fields.filter((f) => !s.cols.includes(f.name));
     const available = rows.length ? rest.filter(present) : rest;
@@ -394,7 +416,20 @@ export class DiscoverView implements View {
           const text = cell(c, v);
           const cls = `${NUMERIC_COLS.has(c) ? "num " : ""}${/addr|port|_id$/.test(c) ? "mono" : ""}`;
           if (c === "action" && v) return h("td", null, h("button", { class: `cell-link tag ${v}`, type: "button", title: `Filter for action: ${v}`, onclick: () => this.ctx.addFilter(c, String(v)) }, String(v)));
-          if (CLICKABLE.has(c) && v !== null && v !== undefined) {
+          if (names.ADDRESS_FIELDS.has(c) && typeof v === "string" && v) {
+            const own = names.ROW_NAME[c];
+            const rowName = own && typeof r[own] === "string" ? (r[own] as string) : null;
+            return h(
+              "td",
+              { class: `${cls} addr` },
+              h("button", { class: "cell-link", type: "button", "data-addr-owner": "", "aria-label": `Filter for ${c}: ${v}`, "data-filter": c, onclick: () => this.ctx.addFilter(c, v) }, text),
+              names.slot(v, rowName),
+            );
+          }
+          if (Array.isArray(v) && (CLICKABLE.has(c) || ESTATE.test(c))) {
+            return h("td", { class: cls }, v.length ? v.map((x, j) => [j ? ", " : "", h("button", { class: "cell-link", type: "button", title: `Filter for ${c}: ${x}`, "data-filter": c, onclick: () => this.ctx.addFilter(c, String(x)) }, String(x))]) : "–");
+          }
+          if ((CLICKABLE.has(c) || ESTATE.test(c)) && v !== null && v !== undefined) {
             return h("td", { class: cls }, h("button", { class: "cell-link", type: "button", title: `Filter for ${c}: ${v}`, "data-filter": c, onclick: () => this.ctx.addFilter(c, String(v)) }, text));
           }
           return h("td", { class: cls, title: typeof v === "number" ? exact(v) : undefined }, text);
@@ -442,7 +477,7 @@ export class DiscoverView implements View {
   }
 
   private doc(r: Record<string, unknown>, span: number, id: string): HTMLTableRowElement {
-    const entries = Object.entries(r).filter(([, v]) => v !== null && v !== undefined && v !== "");
+    const entries = Object.entries(r).filter(([, v]) => v !== null && v !== undefined && v !== "" && !(Array.isArray(v) && !v.length));
     const empty = Object.keys(r).length - entries.length;
     return h(
       "tr",
@@ -453,20 +488,26 @@ export class DiscoverView implements View {
         h(
           "dl",
           null,
-          entries.map(([k, v]) => [
-            h("dt", null, k),
-            h(
-              "dd",
-              null,
-              h("span", null, k === "bytes" && typeof v === "number" ? `${exact(v)} (${bytes(v)})` : String(v)),
-              typeof v === "string" || typeof v === "number"
-                ? [
-                    h("button", { class: "btn ghost icon-only", type: "button", "aria-label": `Filter for ${k}: ${v}`, title: "Filter for value", onclick: () => this.ctx.addFilter(k, String(v)) }, icon(ICONS.plus)),
-                    h("button", { class: "btn ghost icon-only", type: "button", "aria-label": `Filter out ${k}: ${v}`, title: "Filter out value", onclick: () => this.ctx.addFilter(k, String(v), true) }, icon(ICONS.minus)),
-                  ]
-                : null,
-            ),
-          ]),
+          entries.map(([k, v]) => {
+            const buttons = (x: string | number) => [
+              h("button", { class: "btn ghost icon-only", type: "button", "aria-label": `Filter for ${k}: ${x}`, title: "Filter for value", onclick: () => this.ctx.addFilter(k, String(x)) }, icon(ICONS.plus)),
+              h("button", { class: "btn ghost icon-only", type: "button", "aria-label": `Filter out ${k}: ${x}`, title: "Filter out value", onclick: () => this.ctx.addFilter(k, String(x), true) }, icon(ICONS.minus)),
+            ];
+            const own = names.ROW_NAME[k];
+            const rowName = own && typeof r[own] === "string" ? (r[own] as string) : null;
+            return [
+              h("dt", null, k),
+              Array.isArray(v)
+                ? h("dd", { class: "list" }, v.map((x) => h("span", { class: "list-item" }, h("span", null, String(x)), typeof x === "string" || typeof x === "number" ? buttons(x) : null)))
+                : h(
+                    "dd",
+                    null,
+                    h("span", names.ADDRESS_FIELDS.has(k) ? { "data-addr-owner": "" } : null, k === "bytes" && typeof v === "number" ? `${exact(v)} (${bytes(v)})` : typeof v === "object" ? JSON.stringify(v) : String(v)),
+                    names.ADDRESS_FIELDS.has(k) && typeof v === "string" ? names.slot(v, rowName) : null,
+                    typeof v === "string" || typeof v === "number" ? buttons(v) : null,
+                  ),
+            ];
+          }),
         ),
         empty ? h("p", { class: "sub", style: "margin:8px 0 0;color:var(--text-3)" }, `${empty} fields are empty in this record.`) : null,
       ),

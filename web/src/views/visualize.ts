@@ -6,6 +6,7 @@ import { dataTable, type Link, pieOption, sankeyOption, topOption } from "../cha
 import * as data from "../data";
 import { h, uid } from "../dom";
 import { exact, METRIC_LABEL, type Metric, metricValue, percent } from "../format";
+import * as names from "../names";
 import { valueLabel } from "../ports";
 import * as state from "../state";
 import type { ChartType, State } from "../state";
@@ -96,6 +97,9 @@ export class VisualizeView implements View {
       this.ctx.busy(true);
       try {
         this.result = s.vtype === "sankey" ? await this.sankey(s, ac.signal) : { kind: "top", top: await this.top(s, ac.signal) };
+        // The names of the addresses shown, in one request, before drawing.
+        await names.identify(addresses(this.result, s.vfield));
+        if (ac.signal.aborted) return;
       } catch (e) {
         if (!ac.signal.aborted) {
           this.result = null;
@@ -154,16 +158,17 @@ export class VisualizeView implements View {
     if (r.kind === "sankey") {
       if (!r.links.length) return this.panel.empty("No flows in this time range.");
       const chart = this.panel.chartEl(`Sankey of ${r.links.length} flows from source to destination to port`);
-      chart.set(sankeyOption(r.links, s.vmetric));
+      const show = (n: string) => (n.startsWith("p:") ? n.slice(2) : names.withName(n.slice(2)));
+      chart.set(sankeyOption(r.links, s.vmetric, show));
       this.wire(chart, s);
-      const show = (n: string) => n.slice(2);
       describe(this.panel, dataTable(this.panel.title.textContent ?? "", ["from", "to", METRIC_LABEL[s.vmetric]], r.links.map((l) => [show(l.source), show(l.target), l.value])));
       return;
     }
     const top = r.top;
     const buckets = top.buckets.filter((b) => b.value > 0);
     if (!buckets.length) return this.panel.empty("No flows in this time range.");
-    const label = valueLabel(s.vfield);
+    const label = names.valueWithName(s.vfield, valueLabel(s.vfield));
+    const address = names.ADDRESS_FIELDS.has(s.vfield);
     this.panel.sub.textContent = top.total ? `· ${metricValue(s.vmetric, top.total)} in all` : "";
     if (s.vtype === "table") {
       this.panel.dispose();
@@ -176,15 +181,16 @@ export class VisualizeView implements View {
       const slices = top.other > 0 ? [...buckets, { key: "Other", value: top.other }] : buckets;
       chart.set(pieOption({ buckets: slices, metric: s.vmetric, total: top.total || undefined, label }));
     }
-    else chart.set(topOption({ buckets, metric: s.vmetric, kind: s.vtype as "bar" | "line" | "area", total: top.total || undefined, label, horizontal: false }));
+    else chart.set(topOption({ buckets, metric: s.vmetric, kind: s.vtype as "bar" | "line" | "area", total: top.total || undefined, label, horizontal: false, detail: address ? names.hoverHtml : undefined, labelWidth: address ? 160 : undefined }));
     this.wire(chart, s);
     const splitKeys = [...new Set(buckets.flatMap((b) => (b.parts ?? []).map((p) => p.key)))];
+    const name = (k: string) => (address ? [names.label(names.known(k)) ?? ""] : []);
     describe(
       this.panel,
       dataTable(
         this.panel.title.textContent ?? "",
-        [s.vfield, METRIC_LABEL[s.vmetric], ...splitKeys],
-        buckets.map((b) => [label(b.key), b.value, ...splitKeys.map((k) => b.parts?.find((p) => p.key === k)?.value ?? 0)]),
+        [s.vfield, ...(address ? ["name"] : []), METRIC_LABEL[s.vmetric], ...splitKeys],
+        buckets.map((b) => [address ? b.key : label(b.key), ...name(b.key), b.value, ...splitKeys.map((k) => b.parts?.find((p) => p.key === k)?.value ?? 0)]),
       ),
     );
   }
@@ -235,7 +241,11 @@ export class VisualizeView implements View {
             h(
               "tr",
               null,
-              h("td", { class: "mono" }, b.key === data.MISSING ? label(b.key) : h("button", { class: "cell-link", type: "button", onclick: () => this.ctx.addFilter(s.vfield, b.key) }, label(b.key))),
+              h(
+                "td",
+                { class: "mono", title: names.ADDRESS_FIELDS.has(s.vfield) ? names.hover(b.key) : undefined },
+                b.key === data.MISSING ? label(b.key) : h("button", { class: "cell-link", type: "button", onclick: () => this.ctx.addFilter(s.vfield, b.key) }, label(b.key)),
+              ),
               h("td", { class: "num", title: exact(b.value) }, metricValue(s.vmetric, b.value)),
               h("td", { class: "num" }, top.total ? percent(b.value / top.total) : ""),
               splitKeys.map((k) => {
@@ -248,6 +258,12 @@ export class VisualizeView implements View {
       ),
     );
   }
+}
+
+/** The addresses a result shows (its values when the field is an address; a Sankey's ends). */
+function addresses(r: Result, field: string): string[] {
+  if (r.kind === "sankey") return r.links.flatMap((l) => [l.source, l.target]).filter((n) => !n.startsWith("p:")).map((n) => n.slice(2));
+  return names.ADDRESS_FIELDS.has(field) ? r.top.buckets.map((b) => b.key) : [];
 }
 
 function sameData(a: State, b: State): boolean {

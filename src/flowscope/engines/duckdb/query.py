@@ -307,9 +307,9 @@ def _grouped(s: _Session, q: TopQuery, keys: list[str], where: Sql) -> str:
             continue
         a = ENDPOINT_COLUMNS[f]
         value = f"e_{f[:3]}.{quote(a.name)}" if s.has_endpoints else f"NULL::{a.sql_type}"
-        outer_keys.append(
-            f"unnest({value}) AS {k}" if a.sql_type.endswith("[]") else f"{value} AS {k}"
-        )
+        # (an empty or absent list is one row with a missing key, as the cluster counts it)
+        listed = f"unnest(CASE WHEN len({value}) > 0 THEN {value} ELSE [NULL] END)"
+        outer_keys.append(f"{listed} AS {k}" if a.sql_type.endswith("[]") else f"{value} AS {k}")
     joins = (
         " ".join(f"LEFT JOIN endpoints e_{x} ON g.{x}_ep = e_{x}.id" for x in sides)
         if s.has_endpoints

@@ -59,7 +59,8 @@ from flowscope.schema import (
 )
 
 if TYPE_CHECKING:
-    from flowscope.estate.resolve import BatchEndpoints, Estate
+    from flowscope.estate.batch import BatchEndpoints
+    from flowscope.estate.resolve import Estate
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ _DDL = [
         source_key VARCHAR PRIMARY KEY, cursor VARCHAR, updated TIMESTAMPTZ)""",
     "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
 ]
+#: Endpoint ids a writer keeps in memory (then it asks the file again).
+ENDPOINT_CACHE = 1_000_000
 #: The estate (added later than the tables above: a store without them has no estate yet).
 #: ``estate``: the inventory's history, ip-ranges.json, the networks file, each one blob;
 #: ``endpoints``: per endpoint id (an address in one slot of its history, see
@@ -607,10 +610,9 @@ class DuckWriter:
                 str(c): str(n) for n, c in _run(con, "SELECT name, columns FROM layouts")
             }
             last = int(_run(con, "SELECT coalesce(max(load_id), 0) FROM loads")[0][0])
-            self._endpoints = {
-                (str(a), int(n)): int(i)
-                for i, a, n in _run(con, "SELECT id, address, slot FROM endpoints")
-            }
+            # (the file may have changed while closed: ids are looked up again as batches
+            # need them; ids this process handed out and staged loads carry are kept)
+            self._endpoints = {k: v for k, v in self._endpoints.items() if v in self._mine}
             top = int(_run(con, "SELECT coalesce(max(id), 0) FROM endpoints")[0][0])
         except duckdb.Error as e:
             with suppress(duckdb.Error):
@@ -641,6 +643,7 @@ class DuckWriter:
                 self.c.begin()
             self._write(group)
             self.c.commit()
+            self._mine.clear()  # every endpoint handed out so far is in the file now
         except duckdb.Error as e:
             self._discard()
             if store_fault(e) or len(group) < 2:
@@ -815,6 +818,7 @@ class DuckWriter:
             except duckdb.Error as e:
                 self._discard()
                 raise self._load_error(source, e) from e
+            self._mine.clear()  # (its group committed before it: nothing else is pending)
             self._in_txn = False
             if job.identity is not None:
                 self._identities.setdefault(job.identity, job.load_id)
@@ -854,9 +858,13 @@ class DuckWriter:
         self.c  # noqa: B018 - opens the file (and fills the caches) if it is closed
         addresses = found.addresses.to_pylist()
         slots = found.slots.to_pylist()
+        keys = list(zip(addresses, slots, strict=True))
+        unknown = [k for k in keys if k not in self._endpoints]
+        if unknown:
+            self._look_up_endpoints(unknown)
         ids = []
         fresh = []
-        for i, key in enumerate(zip(addresses, slots, strict=True)):
+        for i, key in enumerate(keys):
             got = self._endpoints.get(key)
             if got is None:
                 self._last_endpoint += 1
@@ -1002,6 +1010,29 @@ class DuckWriter:
             if progress:
                 progress(part.num_rows)
         return done if done else int(rows)
+
+    def _look_up_endpoints(self, keys: list[tuple[str, int]]) -> None:
+        """Fill the cache with the ids the store already has for ``keys`` (one join of the
+        batch's pairs with the endpoints table; the cache starts again past a bound, keeping
+        the ids this process handed out)."""
+        if len(self._endpoints) > ENDPOINT_CACHE:
+            self._endpoints = {k: v for k, v in self._endpoints.items() if v in self._mine}
+        wanted = pa.table(
+            {
+                "address": pa.array([a for a, _ in keys], pa.string()),
+                "slot": pa.array([n for _, n in keys], pa.int32()),
+            }
+        )
+        self.c.register("fs_wanted", wanted)
+        try:
+            found = self.c.execute(
+                "SELECT e.id, e.address, e.slot FROM endpoints e "
+                "JOIN fs_wanted w ON e.address = w.address AND e.slot = w.slot"
+            ).fetchall()
+        finally:
+            self.c.unregister("fs_wanted")
+        for i, a, n in found:
+            self._endpoints.setdefault((str(a), int(n)), int(i))
 
     def insert_endpoints(self, rows: pa.Table) -> None:
         rows = rows.select(list(ENDPOINT_TABLE_COLUMNS))
