@@ -57,6 +57,8 @@ bench: setup
 	$(PY) bench/opensearch.py
 	$(PY) bench/prefixes.py
 	$(PY) bench/estate.py
+	$(PY) bench/enrich.py
+	$(PY) bench/detect.py
 
 opensearch: setup
 	scripts/opensearch-node start

@@ -23,7 +23,7 @@ from flowscope.estate.store import (
 )
 from flowscope.pipeline import ingest
 from flowscope.query import build
-from flowscope.query.model import HistResult, TopResult
+from flowscope.query.model import TopResult
 from flowscope.sources.files import local_units
 from tests.conftest import query
 
@@ -157,15 +157,6 @@ def test_a_list_field_matches_and_counts_each_member(named: DuckStore) -> None:
     (result,) = DuckBackend(named).run([q])
     assert isinstance(result, TopResult)
     assert result.total.bytes == 605 + 105 + 16 and result.other.bytes == 0
-    # the histogram splits by member too, the flows without one under no value
-    split = build.hist_query("1h", "src_security_groups", 10, "bytes", build.make_scope(None))
-    (hist,) = DuckBackend(named).run([split])
-    assert isinstance(hist, HistResult)
-    assert {str(s.key): sum(s.bytes) for s in hist.series} == {
-        "sg-web": 605,
-        "sg-a": 105,
-        "None": 16,
-    }
     assert top(named, "dst_name", "src_security_groups:sg-a") == {
         "db": 100,
         "Amazon DNS": 5,

@@ -22,11 +22,13 @@ from typing import Any
 import pytest
 from opensearchpy import OpenSearch, helpers
 
-from flowscope.engines import open_store
-from flowscope.engines.opensearch.schema import flow_properties
+from flowscope.engines import backend_for, open_store
+from flowscope.engines.opensearch.schema import ESTATE_COLUMNS, flow_properties
 from flowscope.engines.opensearch.store import OpenSearchStore
 from flowscope.engines.opensearch.url import client_options, parse_url
 from flowscope.errors import QueryError, StoreError, UsageError
+from flowscope.estate.store import NETWORKS_ITEM, EstateItem, load_estate
+from flowscope.query import build
 from tests.conftest import run_flowscope
 from tests.test_opensearch_node import ENGINES, Node, drop, fresh_name, node
 
@@ -308,6 +310,46 @@ def test_mapping_conflict_is_refused_before_anything_is_loaded(
     assert f"{name}-flows-2025.01.05: field srcaddr is keyword, expected ip" in line
     assert "nothing was loaded" in line
     assert not client.indices.exists(index=f"{name}-flows-2025.01.06")
+
+
+@pytest.mark.opensearch
+def test_an_index_made_before_endpoint_fields_gets_them_and_its_flows_are_named(
+    tmp_path: Path, store_url: str, client: OpenSearch
+) -> None:
+    """A daily index of an older flowscope (no src_name ... dst_scope) keeps working: the
+    fields are added to its mapping, new flows are named at ingest, and the flows it held are
+    named when the estate is applied."""
+    name = store_url.rsplit("/", 1)[1]
+    old = {c: t for c, t in flow_properties().items() if c not in ESTATE_COLUMNS}
+    index = f"{name}-flows-2025.01.06"
+    client.indices.create(
+        index=index,
+        body={"mappings": {"dynamic": "strict", "properties": old}, "aliases": {name: {}}},
+    )
+    client.index(
+        index=index,
+        id="old",
+        body={"srcaddr": "10.0.0.9", "dstaddr": "10.1.0.1", "start": DAY, "bytes": 1, "load_id": 1},
+        refresh=True,
+    )
+    store = open_store(store_url)
+    assert isinstance(store, OpenSearchStore)
+    networks = b"10.1.0.0/16: db-net\n"
+    with store.write() as writer:
+        writer.save_estate({NETWORKS_ITEM: EstateItem(networks, "nets.yaml", datetime.now(UTC))})
+    done = run_flowscope("ingest", str(write(tmp_path / "a.log", records(10))), "-s", store_url)
+    assert done.returncode == 0, done.stderr
+    mapping = client.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+    assert mapping["dst_network"] == {"type": "keyword"} and mapping["dst_asn"]["type"] == "long"
+    top = build.top_query("dst_network", "count", 5, build.make_scope("", "", ""))
+    answer = backend_for(store).run([top])[0].to_dict()
+    assert answer["rows"] == [{"value": "db-net", "count": 10, "bytes": 5500, "packets": 55}]
+    assert answer["missing"]["count"] == 1  # the flow stored before the estate
+    with store.write() as writer:
+        assert writer.apply_estate(load_estate(store)) == 11
+    answer = backend_for(store).run([top])[0].to_dict()
+    assert answer["rows"][0]["count"] == 11 and answer["missing"]["count"] == 0
+    store.close()
 
 
 @pytest.mark.opensearch

@@ -28,6 +28,8 @@ def test_export_is_ndjson_with_every_reference_resolved() -> None:
         ("visualization", "flowscope-vpcflow-top-dstport"),
         ("visualization", "flowscope-vpcflow-traffic-by-action"),
         ("visualization", "flowscope-vpcflow-accept-reject"),
+        ("visualization", "flowscope-vpcflow-top-dst-name"),
+        ("visualization", "flowscope-vpcflow-top-dst-service"),
         ("dashboard", "flowscope-vpcflow-dashboard"),
     ]
     assert dangling_references(objects) == []
@@ -36,6 +38,12 @@ def test_export_is_ndjson_with_every_reference_resolved() -> None:
     assert (pattern["title"], pattern["timeFieldName"]) == ("vpcflow", "@timestamp")
     fields = {f["name"]: f["type"] for f in json.loads(pattern["fields"])}
     assert (fields["dstaddr"], fields["bytes"], fields["@timestamp"]) == ("ip", "number", "date")
+    assert (fields["dst_name"], fields["src_security_groups"], fields["dst_asn"]) == (
+        "string",
+        "string",
+        "number",
+    )
+    assert fields["src_scope"] == fields["dst_network"] == "string"
 
 
 def test_visualizations_use_mapped_fields_and_the_dashboard_shows_them_all() -> None:
@@ -59,6 +67,8 @@ def test_visualizations_use_mapped_fields_and_the_dashboard_shows_them_all() -> 
         "flowscope-flows-top-dstport": "Top 20 destination ports",
         "flowscope-flows-traffic-by-action": "Traffic over time by action (bytes)",
         "flowscope-flows-accept-reject": "Accepted vs rejected flows",
+        "flowscope-flows-top-dst-name": "Top 20 destinations by name",
+        "flowscope-flows-top-dst-service": "Traffic by AWS service",
     }
     dashboard = objects[-1]
     panels = json.loads(dashboard["attributes"]["panelsJSON"])

@@ -17,6 +17,7 @@ import typer
 
 from flowscope import render, settings
 from flowscope.commands import aws as aws_cmd
+from flowscope.commands import detect as detect_cmd
 from flowscope.commands import estate as estate_cmd
 from flowscope.commands import opensearch as cluster_cmd
 from flowscope.commands import query as query_cmd
@@ -249,6 +250,9 @@ def demo(
     ] = True,
     port: Annotated[int, typer.Option(help="Port of the dashboard (on 127.0.0.1).")] = 8080,
     geo: estate_cmd.GeoOpt = None,
+    attacks: Annotated[
+        bool, typer.Option("--attacks", help="Add attack scenarios (see flowscope detect).")
+    ] = False,
 ) -> None:
     """Generate a day of realistic flow logs, ingest them, summarise, serve the dashboard."""
     from datetime import UTC, datetime
@@ -258,7 +262,7 @@ def demo(
     from flowscope.sources.files import local_units
 
     estate_cmd.use_geo(geo)
-    spec = DemoSpec(hours=hours, seed=seed)
+    spec = DemoSpec(hours=hours, seed=seed, attacks=attacks)
     err.print(f"writing demo flow logs to {data}/ …", highlight=False)
     files = write_demo(data, spec)
     estate = demo_estate(spec, datetime.now(UTC))
@@ -289,6 +293,7 @@ aws_cmd.register(app)
 query_cmd.register(app)
 cluster_cmd.register(app)
 estate_cmd.register(app)
+detect_cmd.register(app)
 
 
 def main() -> None:

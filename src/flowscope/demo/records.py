@@ -272,6 +272,14 @@ def _chunk(
             topo, rng, int(rng.poisson(_SKIPDATA_SHARE * ok)), 2, topo.busy, t0, t1, keep
         )
     )
+    if spec.attacks:  # from their own random stream: the normal traffic stays the same
+        from flowscope.demo.attacks import Attacks
+
+        arng = np.random.default_rng([spec.seed, index, 0xA7])
+        found = Attacks(topo, spec, arng).convs(t0, t1)
+        if found:
+            merged = {key: np.concatenate([c[key] for c in found]) for key in found[0]}
+            parts += _expand(merged, topo.nat, int(topo.eni_ip4[topo.nat]), arng, keep)
     return parts
 
 

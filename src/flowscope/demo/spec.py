@@ -82,6 +82,8 @@ class DemoSpec:
     account_id: str = "123456789012"
     region: str = "us-east-1"
     enis: int = 48
+    #: Add the attack scenarios of :mod:`flowscope.demo.attacks` to the normal traffic.
+    attacks: bool = False
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.start.utcoffset() is None:

@@ -293,3 +293,9 @@ class Topology:
         self.role = np.append(self.role, _SPARE)
         self.flow_log = np.append(self.flow_log, self.flow_log[self.moved])
         self.phase = np.append(self.phase, self.phase[self.moved])
+        # The attackers of ``DemoSpec.attacks``, last, so the normal traffic keeps its addresses.
+        self.attackers: dict[str, int] | None = None
+        if spec.attacks:
+            from flowscope.demo.attacks import add_addresses
+
+            self.attackers = add_addresses(self)

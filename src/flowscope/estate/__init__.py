@@ -11,5 +11,7 @@ refresh never rewrites what was known before.
 Beside the estate, what an address is whatever the accounts hold: the user's own networks
 (:mod:`.networks`), special addresses (:mod:`.special`), AWS's published ranges
 (:mod:`.awsranges`) and country and AS (:mod:`.geo`), all looked up per distinct address through
-one longest-prefix-match table (:mod:`.prefixes`). Not yet wired into ingest or queries.
+one longest-prefix-match table (:mod:`.prefixes`). :mod:`.resolve` puts it all together per
+flow endpoint, as of the flow's time; :mod:`.store` keeps it in a store, :mod:`.refresh` runs
+the commands that change it.
 """

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowscope.estate.awsranges import AwsRanges
+from flowscope.estate.batch import BatchEndpoints
 from flowscope.estate.geo import GeoSource
 from flowscope.estate.history import HISTORY, as_of_rows, empty_history
 from flowscope.estate.networks import Networks
@@ -49,28 +50,6 @@ _SLOT_BITS = 38  # seconds up to year 10680
 _STRING = pa.string()
 #: Resolved pairs an estate remembers across batches (then it starts again).
 _CACHE_MAX = 500_000
-
-
-@dataclass
-class BatchEndpoints:
-    """The endpoints of one batch: the distinct (address, slot) pairs and their attributes, and
-    per row the position of each side's pair in them."""
-
-    addresses: pa.Array  # string, one per pair
-    slots: pa.Array  # int32, one per pair
-    attributes: pa.Table  # ATTRIBUTES, one row per pair
-    src: pa.Array  # int32 per row (NULL: no address)
-    dst: pa.Array
-    scope: dict[str, pa.Array]  # src_scope / dst_scope per row
-
-    def columns(self) -> dict[str, pa.Array]:
-        """Every endpoint column per row (what a document store keeps)."""
-        out: dict[str, pa.Array] = {}
-        for side, index in (("src", self.src), ("dst", self.dst)):
-            for name in ATTRIBUTES.names:
-                out[f"{side}_{name}"] = self.attributes.column(name).take(index).combine_chunks()
-            out[f"{side}_scope"] = self.scope[f"{side}_scope"]
-        return out
 
 
 @dataclass

@@ -23,7 +23,7 @@ from flowscope.parse.layout import Layout
 from flowscope.schema import Field
 
 if TYPE_CHECKING:
-    from flowscope.estate.resolve import BatchEndpoints
+    from flowscope.estate.batch import BatchEndpoints
 
 INT32_MAX = 2**31 - 1
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"

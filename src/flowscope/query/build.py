@@ -66,9 +66,16 @@ def hist_query(
     by: str = "count",
     scope: Scope | None = None,
 ) -> HistQuery:
+    field = resolve(split) if split else None
+    if field is not None and field.kind == "list":
+        # a flow would count once per member, and "other" stop being what the series leave
+        raise QueryError(
+            f"{field.name} is a list: a histogram cannot be split by it",
+            hint=f"split by another field, or filter on one member ({field.name}:VALUE)",
+        )
     return HistQuery(
         parse_interval(interval),
-        resolve(split).name if split else None,
+        field.name if field else None,
         split_size,
         check_metric(by),
         scope or Scope(),

@@ -286,8 +286,7 @@ class DuckBackend(Backend):
 def _grouped(s: _Session, q: TopQuery, keys: list[str], where: Sql) -> str:
     """``SELECT k0.., c, b, p`` grouped by the keys. Endpoint attributes are grouped by their
     endpoint id first and joined to ``endpoints`` after (the join then meets thousands of
-    groups, not millions of rows); a list attribute (security groups) counts once per member,
-    and a flow with none once, as missing."""
+    groups, not millions of rows); a list attribute (security groups) counts once per member."""
     attrs = [f for f in q.fields if f in ENDPOINT_COLUMNS]
     if not attrs:
         key_cols = ", ".join(f"{quote(f)} AS {k}" for f, k in zip(q.fields, keys, strict=True))
@@ -308,9 +307,9 @@ def _grouped(s: _Session, q: TopQuery, keys: list[str], where: Sql) -> str:
             continue
         a = ENDPOINT_COLUMNS[f]
         value = f"e_{f[:3]}.{quote(a.name)}" if s.has_endpoints else f"NULL::{a.sql_type}"
-        if a.sql_type.endswith("[]"):  # (no member: one row with no value, counted missing)
-            value = f"unnest(CASE WHEN len({value}) > 0 THEN {value} ELSE [NULL] END)"
-        outer_keys.append(f"{value} AS {k}")
+        # (an empty or absent list is one row with a missing key, as the cluster counts it)
+        listed = f"unnest(CASE WHEN len({value}) > 0 THEN {value} ELSE [NULL] END)"
+        outer_keys.append(f"{listed} AS {k}" if a.sql_type.endswith("[]") else f"{value} AS {k}")
     joins = (
         " ".join(f"LEFT JOIN endpoints e_{x} ON g.{x}_ep = e_{x}.id" for x in sides)
         if s.has_endpoints
@@ -361,14 +360,6 @@ def hist(s: _Session, q: HistQuery) -> HistResult:
     span = q.scope.time
     cond = join([s.where(q.scope), Sql('"start" IS NOT NULL')])
     source = s.flows(q.scope, "start", "bytes", "packets", *([q.split] if q.split else []))
-    split = quote(q.split) if q.split else ""
-    if q.split in ENDPOINT_COLUMNS and ENDPOINT_COLUMNS[q.split].sql_type.endswith("[]"):
-        # a list splits by member, as top counts it (a flow with none: no value)
-        source = (
-            f"(SELECT *, unnest(CASE WHEN len({split}) > 0 THEN {split} ELSE [NULL] END) "
-            f"AS __split FROM {source}) AS flows"
-        )
-        split = "__split"
     first = last = None
     if buckets.needs_bounds(q):
         first, last = s.rows(
@@ -385,7 +376,7 @@ def hist(s: _Session, q: HistQuery) -> HistResult:
     if q.split:
         metric = _METRIC_COL[q.by]
         sql = f"""
-            WITH g AS (SELECT {bucket} AS t, {split} AS k, {_SUMS}
+            WITH g AS (SELECT {bucket} AS t, {quote(q.split)} AS k, {_SUMS}
                        FROM {source} WHERE {cond.text} GROUP BY ALL),
                  r AS (SELECT k, row_number() OVER (ORDER BY sum({metric}) DESC, k NULLS LAST)
                            AS n FROM g GROUP BY k)

@@ -59,7 +59,8 @@ from flowscope.schema import (
 )
 
 if TYPE_CHECKING:
-    from flowscope.estate.resolve import BatchEndpoints, Estate
+    from flowscope.estate.batch import BatchEndpoints
+    from flowscope.estate.resolve import Estate
 
 log = logging.getLogger(__name__)
 

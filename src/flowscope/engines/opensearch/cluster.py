@@ -16,6 +16,7 @@ what to do. Documents the cluster refuses one by one are set aside in the reject
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from flowscope.engines.opensearch import schema
 from flowscope.engines.opensearch.errors import explain, reason_of
 from flowscope.engines.opensearch.url import StoreURL, client_options
 from flowscope.errors import StoreError
+from flowscope.estate.store import EstateItem
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +183,7 @@ class Cluster:
             (self.names.loads, schema.loads_index(info.serverless)),
             (self.names.rejects, schema.rejects_index(info.serverless)),
             (self.names.cursors, schema.cursors_index(info.serverless)),
+            (self.names.estate, schema.estate_index(info.serverless)),
         ):
             if not self.create_index(index, body):
                 # an index from an older flowscope: add the fields it lacks (additions only)
@@ -201,6 +204,7 @@ class Cluster:
         )
         for index, body in mappings.items():
             self.check_mapping(index, body.get("mappings", {}))
+            self.add_missing_fields(index, body.get("mappings", {}))
         if self.target.retention_days and info.product == "opensearch" and not info.serverless:
             self._put_ism_policy()
         self._prepared = True
@@ -238,6 +242,19 @@ class Cluster:
                 + more,
                 hint=f"delete or reindex {index}, or name another store "
                 "(opensearch://host:port/othername); nothing was loaded",
+            )
+
+    def add_missing_fields(self, index: str, mappings: dict[str, Any]) -> None:
+        """Give an index made by an older flowscope the fields it lacks (additions only: its
+        documents stay as they are, and the new fields are absent from them until written)."""
+        missing = schema.missing_fields(mappings.get("properties", {}))
+        if missing:
+            log.info("adding %d fields to the mapping of %s", len(missing), index)
+            self.call(
+                f"adding fields to the mapping of {index}",
+                self.client().indices.put_mapping,
+                index=index,
+                body={"properties": missing},
             )
 
     def _has_ilm(self) -> bool:
@@ -372,6 +389,26 @@ class Cluster:
                 for r in found.rows
             ],
         )
+
+    def estate_items(self) -> dict[str, EstateItem]:
+        """The estate this store keeps (none before the first refresh, or before any load)."""
+        self.info()  # the first request to a cluster: too old a version is said first
+        found = self.call(
+            "reading the estate",
+            self.client().search,
+            index=self.names.estate,
+            body={"query": {"match_all": {}}, "size": 100},
+            ignore_unavailable=True,
+        )
+        out = {}
+        for hit in found["hits"]["hits"]:
+            doc = hit["_source"]
+            out[str(doc["name"])] = EstateItem(
+                base64.b64decode(doc["data"]),
+                str(doc["source"]),
+                datetime.fromisoformat(doc["updated"]),
+            )
+        return out
 
     def list_rejects(self, limit: int = 50) -> Rows:
         """Records set aside, in load and line order."""

@@ -3,12 +3,14 @@
 :func:`saved_objects` returns the objects (plain dicts) and :func:`to_ndjson` the file the Saved
 Objects import API and the UI (Stack Management → Saved objects → Import) take: an index
 pattern (a data view in Kibana 8) over the store's alias with ``@timestamp`` as its time field,
-four aggregation-based visualizations (top 20 destination addresses, top 20 destination ports,
-traffic over time by action, accepted vs rejected) and a dashboard holding them. Aggregation-based
-(legacy) visualizations are the kind both Kibana 7.10+ and OpenSearch Dashboards import. Each
-object's ``migrationVersion`` is the last migration Kibana 7.10.2 (and so OpenSearch Dashboards,
-its fork) has for that type, see :data:`MIGRATIONS`, so newer versions migrate them on import. Ids
-are derived from the store name, so importing again overwrites instead of duplicating.
+six aggregation-based visualizations (top 20 destination addresses, top 20 destination ports,
+traffic over time by action, accepted vs rejected, top 20 destinations by name, traffic by AWS
+service: the estate's endpoint fields, see :mod:`.schema`) and a dashboard holding them.
+Aggregation-based (legacy) visualizations are the kind both Kibana 7.10+ and OpenSearch
+Dashboards import. Each object's ``migrationVersion`` is the last migration Kibana 7.10.2 (and so
+OpenSearch Dashboards, its fork) has for that type, see :data:`MIGRATIONS`, so newer versions
+migrate them on import. Ids are derived from the store name, so importing again overwrites
+instead of duplicating.
 """
 
 from __future__ import annotations
@@ -206,6 +208,8 @@ def saved_objects(name: str) -> list[dict[str, Any]]:
         ("top-dstport", _table("Top 20 destination ports", "dstport", "port")),
         ("traffic-by-action", _over_time("Traffic over time by action (bytes)")),
         ("accept-reject", _pie("Accepted vs rejected flows")),
+        ("top-dst-name", _table("Top 20 destinations by name", "dst_name", "destination")),
+        ("top-dst-service", _table("Traffic by AWS service", "dst_service", "service")),
     ]
     objects: list[dict[str, Any]] = [
         {
@@ -233,7 +237,14 @@ def saved_objects(name: str) -> list[dict[str, Any]]:
                 "migrationVersion": {"visualization": MIGRATIONS["visualization"]},
             }
         )
-    layout = [(0, 0, 24, 15), (24, 0, 24, 15), (0, 15, 32, 15), (32, 15, 16, 15)]
+    layout = [
+        (0, 0, 24, 15),
+        (24, 0, 24, 15),
+        (0, 15, 32, 15),
+        (32, 15, 16, 15),
+        (0, 30, 24, 15),
+        (24, 30, 24, 15),
+    ]
     panels = []
     references = []
     for i, ((suffix, _), (x, y, w, h)) in enumerate(zip(visuals, layout, strict=True)):

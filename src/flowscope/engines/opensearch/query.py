@@ -374,11 +374,62 @@ def _multi_terms_key(field: str, value: Any) -> Any:
     return value
 
 
+def pair_keys_script(fields: list[str]) -> str:
+    """Painless for every tuple of a document's values (the product of its lists' members),
+    each keyed as :func:`pair_key_script` keys one."""
+    lines = ["List out = new ArrayList(); out.add('');"]
+    for i, f in enumerate(fields):
+        if f in _DATE_FIELDS:
+            text = "String.valueOf(v.toInstant().toEpochMilli())"
+        else:
+            text = "String.valueOf(v)"
+        lines.append(
+            f"List next{i} = new ArrayList(); "
+            f"for (def v : doc['{f}']) {{ String s = {text}; "
+            f"for (def p : out) {{ next{i}.add(p + s.length() + ':' + s); }} }} out = next{i};"
+        )
+    lines.append("return out;")
+    return " ".join(lines)
+
+
+def _weight(lists: list[str]) -> str:
+    """Painless for how many rows a document is once its lists are unnested (an empty list
+    counts as one row, whose value is missing)."""
+    return " * ".join(f"Math.max(1, doc['{f}'].size())" for f in lists)
+
+
+def _weighted_sums(lists: list[str]) -> dict[str, Any]:
+    """Count, bytes and packets of the rows of a list field unnested (see :func:`_weight`)."""
+    w = _weight(lists)
+
+    def script(value: str) -> dict[str, Any]:
+        return {"sum": {"script": {"source": value, "lang": "painless"}}}
+
+    def field(name: str) -> str:
+        return f"(doc['{name}'].size() == 0 ? 0 : doc['{name}'].value)"
+
+    return {
+        "c": script(f"(long) ({w})"),
+        "b": script(f"({w}) * {field('bytes')}"),
+        "p": script(f"({w}) * {field('packets')}"),
+    }
+
+
+def _rows_totals(count: Any, aggs: dict[str, Any]) -> Totals:
+    """Totals of a top's scope or missing part: rows of the lists unnested when it has lists."""
+    if "c" not in aggs:
+        return _totals(count, aggs)
+    return Totals(_int(aggs["c"]["value"]), _int(aggs["b"]["value"]), _int(aggs["p"]["value"]))
+
+
 def _top(q: TopQuery, multi_terms: bool) -> _Plan:
     where = compile_where(q.scope.where, q.scope.time)
     fields = list(q.fields)
     order = _order(q.by)
     scripted = len(fields) > 1 and not multi_terms
+    # a list field (security groups) counts a flow once per member, as DuckDB's unnest does
+    lists = [f for f in fields if QUERY_FIELDS[f].kind == "list"]
+    sums = _weighted_sums(lists) if lists else _SUMS
     if len(fields) == 1:
         (name,) = fields
         top: dict[str, Any] = {
@@ -397,7 +448,10 @@ def _top(q: TopQuery, multi_terms: bool) -> _Plan:
         absent = [{"bool": {"must_not": [{"exists": {"field": f}}]}} for f in fields]
         missing = {"filter": {"bool": {"should": absent, "minimum_should_match": 1}}}
         every = {"bool": {"filter": [{"exists": {"field": f}} for f in fields]}}
-        key = {"source": pair_key_script(fields), "lang": "painless"}
+        key = {
+            "source": pair_keys_script(fields) if lists else pair_key_script(fields),
+            "lang": "painless",
+        }
         distinct = {
             "filter": every,
             "aggs": {"n": {"cardinality": {"script": key, "precision_threshold": PRECISION}}},
@@ -423,17 +477,17 @@ def _top(q: TopQuery, multi_terms: bool) -> _Plan:
         "track_total_hits": True,
         "query": where,
         "aggs": {
-            **_SUMS,
+            **sums,
             "top": top if scripted else {**top, "aggs": _SUMS},
-            "missing": {**missing, "aggs": _SUMS},
+            "missing": {**missing, "aggs": sums},
             "distinct": distinct,
         },
     }
 
     def read(r: dict[str, Any]) -> Result:
         aggs = r["aggregations"]
-        total = _totals(r["hits"]["total"]["value"], aggs)
-        missing_t = _totals(aggs["missing"]["doc_count"], aggs["missing"])
+        total = _rows_totals(r["hits"]["total"]["value"], aggs)
+        missing_t = _rows_totals(aggs["missing"]["doc_count"], aggs["missing"])
         rows = []
         buckets = aggs["top"]["t"]["buckets"] if scripted else aggs["top"]["buckets"]
         for b in buckets:

@@ -14,21 +14,25 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opensearchpy import helpers
 from opensearchpy.exceptions import ConnectionError, NotFoundError, TransportError
 
 from flowscope.engines.base import LoadRecord
-from flowscope.engines.opensearch import schema
+from flowscope.engines.opensearch import estate, schema
 from flowscope.engines.opensearch.cluster import Cluster
 from flowscope.engines.opensearch.errors import blocked_error, explain
 from flowscope.errors import StoreError
+from flowscope.estate.store import EstateItem
 from flowscope.parse.text import Parsed, Reject
+
+if TYPE_CHECKING:
+    from flowscope.estate.resolve import Estate
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +264,15 @@ class OpenSearchWriter:
                 self.names.loads,
             )
 
+    def save_estate(self, items: dict[str, EstateItem]) -> None:
+        """Keep the estate ``items`` (each replaces the item of its name)."""
+        estate.save_estate(self, items)
+
+    def apply_estate(self, found: Estate, progress: Callable[[int], None] | None = None) -> int:
+        """Name the flows already stored with ``found`` (partial updates of every document's
+        endpoint fields, a batch at a time); returns the number of flows."""
+        return estate.apply_estate(self, found, progress)
+
     def ensure_indices(self, indices: list[str]) -> None:
         """Create the daily indices a batch goes to (the template shapes them), and check them."""
         for index in indices:
@@ -269,6 +282,7 @@ class OpenSearchWriter:
                 found = self.store.call(f"reading {index}", self.client.indices.get, index=index)
                 body = found.get(index, {})
                 self.store.check_mapping(index, body.get("mappings", {}))
+                self.store.add_missing_fields(index, body.get("mappings", {}))
                 if self.names.alias not in body.get("aliases", {}):
                     self.store.call(
                         "adding the alias",
@@ -365,6 +379,11 @@ class OpenSearchLoad:
 
     def append(self, parsed: Parsed, source: str | None = None) -> None:
         table = parsed.table
+        if table.num_rows and parsed.endpoints is not None:
+            # who each end is, as of the flow's start (scope is in the table already)
+            for column, values in parsed.endpoints.columns().items():
+                if column not in table.column_names:
+                    table = table.append_column(column, values)
         if table.num_rows:
             w = self.writer
             indices, lines = w.builder.build(table, self.ordinal, self.key, self.load_id)
