@@ -65,9 +65,13 @@ def test_fields(client: TestClient) -> None:
         "version": 2,
         "enum": None,
         "doc": "${dstport} (flow log version 2)",
+        "endpoint": False,
     }
     assert by_name["action"]["enum"] == ["ACCEPT", "REJECT"]
     assert by_name["start_time"]["kind"] == "time"
+    # what the estate knows of each end: named as of the flow, a list for security groups
+    assert by_name["dst_name"]["endpoint"] and by_name["dst_name"]["kind"] == "str"
+    assert by_name["src_security_groups"]["kind"] == "list"
 
 
 def test_top(client: TestClient) -> None:

@@ -101,3 +101,11 @@ def many(n: int = 240) -> list[str]:
 
 def test_the_data_loads(tmp_path: Path) -> None:
     assert make_store(tmp_path, many(50)).exists()
+
+
+def test_a_list_is_one_cell_of_its_members_in_csv_and_tables() -> None:
+    from flowscope import render
+
+    text = render.to_csv(["src_security_groups", "n"], [(["sg-a", "sg-b"], 1), (None, 2)])
+    assert text == "src_security_groups,n\nsg-a sg-b,1\n,2\n"
+    assert render.cell(("sg-a",)) == "sg-a"

@@ -36,12 +36,20 @@ def to_json(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     )
 
 
+def cell(value: Any) -> str:
+    """A value as one CSV or table cell: a list (security groups) as its members joined by a
+    space, not Python's repr."""
+    if isinstance(value, list | tuple):
+        return " ".join(cell(v) for v in value)
+    return str(plain(value))
+
+
 def to_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
     for r in rows:
-        w.writerow(["" if v is None else plain(v) for v in r])
+        w.writerow(["" if v is None else cell(v) for v in r])
     return buf.getvalue()
 
 
@@ -66,5 +74,5 @@ def rich_table(
     for c in columns:
         t.add_column(c)
     for r in rows:
-        t.add_row(*["-" if v is None else str(plain(v)) for v in r])
+        t.add_row(*["-" if v is None else cell(v) for v in r])
     return t
