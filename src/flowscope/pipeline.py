@@ -13,10 +13,11 @@ a lock so that no other process reads the same source into the same store.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 
 from flowscope.engines.base import Store, Writer
@@ -183,21 +184,54 @@ def _refused(summary: Summary, failed: dict[int, str]) -> None:
             u.rows, u.rejects, u.sample = 0, 0, []
 
 
+_END = object()
+
+
 def _enriched(batches: Iterable[Parsed], estate: Callable[[], Estate] | None) -> Iterator[Parsed]:
-    """The batches enriched; with an estate, each on a worker thread while the next one is
-    read and parsed (the lookups are array work that mostly runs without the GIL)."""
+    """The batches enriched. With an estate, the next batch is read and parsed on a thread
+    while this one is enriched (the lookups are array work that mostly runs without the GIL);
+    each batch is handed on as soon as it is enriched, so a pipe left open still loads what
+    came through it."""
     if estate is None:
         yield from (enrich_parsed(p) for p in batches)
         return
-    with ThreadPoolExecutor(1, thread_name_prefix="flowscope-enrich") as pool:
-        pending: Future[Parsed] | None = None
-        for parsed in batches:
-            ahead = pool.submit(lambda p: enrich_parsed(p, estate()), parsed)
-            if pending is not None:
-                yield pending.result()
-            pending = ahead
-        if pending is not None:
-            yield pending.result()
+    ahead: queue.Queue[object] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for parsed in batches:
+                while not stop.is_set():
+                    try:
+                        ahead.put(parsed, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    close = getattr(batches, "close", None)
+                    if close is not None:
+                        close()  # the consumer stopped: let go of the input now
+                    return
+            ahead.put(_END)
+        except BaseException as e:  # handed to the consumer, raised there
+            ahead.put(e)
+
+    reader = threading.Thread(target=read, name="flowscope-read", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, Parsed)
+            yield enrich_parsed(item, estate())
+    finally:
+        stop.set()
+        with suppress(queue.Empty):
+            while True:
+                ahead.get_nowait()
 
 
 def _load_unit(
