@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from flowscope.engines.duckdb.query import DuckBackend
@@ -208,3 +209,34 @@ def test_apply_names_flows_stored_before_the_estate(
     ingest(local_units([str(more)]), store)
     assert top(store, "src_name")["branch"] == 1009
     assert sum(top(store, "dstport").values()) == 1621
+
+
+def test_a_big_load_looks_endpoints_up_while_its_last_batch_is_being_inserted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A big load inserts each batch on a background thread; the next batch's endpoint lookups
+    # ran on the same connection: "connection is busy with another call".
+    import flowscope.engines.duckdb.store as duck
+
+    monkeypatch.setenv("FLOWSCOPE_GEO", "off")
+    monkeypatch.setattr(duck, "FLUSH_ROWS", 50)
+    insert = duck.Load._insert_arrow
+
+    def slow_insert(self: duck.Load, table: str, data: pa.Table) -> None:
+        insert(self, table, data)  # then keep the connection busy, as a big insert does
+        self.con.execute("SELECT sum(range) FROM range(100000000)").fetchall()
+
+    monkeypatch.setattr(duck.Load, "_insert_arrow", slow_insert)
+    store = DuckStore(tmp_path / "s.duckdb")
+    with store.write() as w:
+        w.save_estate(items())
+    lines = [
+        line(f"10.77.{i // 250}.{i % 250}", f"10.0.{i // 250}.{i % 250}", T2, 1)
+        for i in range(30_000)  # (3 MB: more than one read, so more than one batch)
+    ]
+    big = tmp_path / "big.log"
+    big.write_text(HEADER + "".join(lines))
+    summary = ingest(local_units([str(big)]), store)
+    assert [u.status for u in summary.units] == ["loaded"] and summary.rows == 30_000
+    assert top(store, "src_name") == {"office": 30_000}
+    assert query(store.path, "SELECT count(*) - count(DISTINCT id) FROM endpoints") == [(0,)]

@@ -1040,14 +1040,18 @@ class DuckWriter:
                 "slot": pa.array([n for _, n in keys], pa.int32()),
             }
         )
-        self.c.register("fs_wanted", wanted)
+        # A cursor of its own: a big load's insert may be running on the writer's connection
+        # (on its background thread). It sees what other processes committed; what this
+        # process added and has not committed yet is in the cache already.
+        cur = self.c.cursor()
         try:
-            found = self.c.execute(
+            cur.register("fs_wanted", wanted)
+            found = cur.execute(
                 "SELECT e.id, e.address, e.slot FROM endpoints e "
                 "JOIN fs_wanted w ON e.address = w.address AND e.slot = w.slot"
             ).fetchall()
         finally:
-            self.c.unregister("fs_wanted")
+            cur.close()
         for i, a, n in found:
             self._endpoints.setdefault((str(a), int(n)), int(i))
 
