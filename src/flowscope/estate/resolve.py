@@ -178,8 +178,8 @@ class Estate:
         """Slots of rows given as codes into ``dictionary`` (-1: no address): the history is
         looked up once per distinct address."""
         out = np.zeros(len(codes), dtype=np.int32)
-        if not len(self._bound_names) or not len(codes):
-            return out
+        if not len(self._bound_keys) or not len(codes):
+            return out  # no identity has opened or closed at a known time: every slot is 0
         position = np.append(self._positions(dictionary), -1)
         p = position[codes]  # (code -1 picks the appended -1)
         has = p >= 0
