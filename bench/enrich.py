@@ -34,6 +34,7 @@ from typing import Any
 
 import duckdb
 from fastapi.testclient import TestClient
+from query import timed  # bench/query.py: median and best of runs, after a warm-up
 
 from flowscope.api import create_app
 from flowscope.demo.generate import write_benchmark_file
@@ -159,16 +160,6 @@ def grow(store: Path, rows: int) -> None:
     con.close()
 
 
-def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
-    fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), min(times)
-
-
 DASHBOARD = [
     {"id": "traffic", "type": "hist", "split": "action"},
     {"id": "dst", "type": "top", "field": "dstaddr"},
@@ -186,9 +177,13 @@ NAMED = [
 ]
 
 
+_WARM: list[DuckStore] = []
+
+
 def dashboard(store: Path, panels: list[dict[str, Any]]) -> Callable[[], Any]:
     warm = DuckStore(store)
     warm.keep_reads_warm()
+    _WARM.append(warm)  # closed before the end (a warm connection left open aborts the exit)
     client = TestClient(create_app(warm, timeout=120), base_url="http://127.0.0.1")
 
     def go() -> Any:
@@ -250,6 +245,8 @@ def main() -> None:
         ):
             extra = "" if label.endswith("alone") else f"  ({100 * (med - a[0]) / a[0]:+.1f}%)"
             print(f"{label:<36} median {med * 1000:6.0f}ms  best {best * 1000:6.0f}ms{extra}")
+        for warm in _WARM:
+            warm.close_reads()
 
 
 if __name__ == "__main__":
