@@ -29,7 +29,7 @@ wheel: setup
 	$(PY) -m build --outdir dist .
 
 demo: setup
-	$(BIN)/flowscope demo
+	$(BIN)/flowscope demo --attacks
 
 # What the tests need beyond Python: Debian's Chromium and the OpenSearch node's jars.
 test-deps: setup
