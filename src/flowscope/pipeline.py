@@ -13,11 +13,9 @@ a lock so that no other process reads the same source into the same store.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from flowscope.engines.base import Store, Writer
@@ -27,6 +25,7 @@ from flowscope.estate.resolve import Estate
 from flowscope.estate.store import estate_loader
 from flowscope.parse.layout import HeaderError, Layout
 from flowscope.parse.text import Parsed, Reject
+from flowscope.readahead import read_ahead
 from flowscope.sources import Plan, Reading, Source, Unit, source_lock
 
 log = logging.getLogger(__name__)
@@ -184,9 +183,6 @@ def _refused(summary: Summary, failed: dict[int, str]) -> None:
             u.rows, u.rejects, u.sample = 0, 0, []
 
 
-_END = object()
-
-
 def _enriched(batches: Iterable[Parsed], estate: Callable[[], Estate] | None) -> Iterator[Parsed]:
     """The batches enriched. With an estate, the next batch is read and parsed on a thread
     while this one is enriched (the lookups are array work that mostly runs without the GIL);
@@ -195,43 +191,8 @@ def _enriched(batches: Iterable[Parsed], estate: Callable[[], Estate] | None) ->
     if estate is None:
         yield from (enrich_parsed(p) for p in batches)
         return
-    ahead: queue.Queue[object] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def read() -> None:
-        try:
-            for parsed in batches:
-                while not stop.is_set():
-                    try:
-                        ahead.put(parsed, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    close = getattr(batches, "close", None)
-                    if close is not None:
-                        close()  # the consumer stopped: let go of the input now
-                    return
-            ahead.put(_END)
-        except BaseException as e:  # handed to the consumer, raised there
-            ahead.put(e)
-
-    reader = threading.Thread(target=read, name="flowscope-read", daemon=True)
-    reader.start()
-    try:
-        while True:
-            item = ahead.get()
-            if item is _END:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            assert isinstance(item, Parsed)
-            yield enrich_parsed(item, estate())
-    finally:
-        stop.set()
-        with suppress(queue.Empty):
-            while True:
-                ahead.get_nowait()
+    for parsed in read_ahead(batches, 2, "flowscope-read"):
+        yield enrich_parsed(parsed, estate())
 
 
 def _load_unit(

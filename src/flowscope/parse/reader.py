@@ -10,8 +10,6 @@ blocks read so far, so the caller can roll the whole input back.
 
 from __future__ import annotations
 
-import queue
-import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ import pyarrow.parquet as pq
 from flowscope.errors import InputError, TruncatedInput
 from flowscope.parse.layout import DEFAULT_LAYOUT, Layout, header_layout
 from flowscope.parse.text import BlockParser, IpCheck, Parsed, Reject, typed_from_strings
+from flowscope.readahead import read_ahead
 from flowscope.schema import BY_COLUMN
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -71,37 +70,9 @@ class TextReader:
 
     def _blocks(self) -> Iterator[_Block]:
         """The input's blocks, decompressed and cut on a thread (see :func:`_cut`)."""
-        q: queue.Queue[_Block | BaseException | None] = queue.Queue(maxsize=3)
-        stop = threading.Event()
-
-        def produce() -> None:
-            try:
-                chunks = _decompressed_checked(self.raw, self.source, self.gzipped)
-                for item in _cut(_not_binary(chunks, self.source), self.block_size):
-                    if stop.is_set():
-                        return
-                    q.put(item)
-                q.put(None)
-            except BaseException as e:  # handed to the consumer, which re-raises it
-                q.put(e)
-
-        thread = threading.Thread(target=produce, name=f"read {self.source}", daemon=True)
-        thread.start()
-        try:
-            while True:
-                item = q.get()
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-            while thread.is_alive():
-                try:
-                    q.get(timeout=0.05)
-                except queue.Empty:
-                    pass
+        chunks = _decompressed_checked(self.raw, self.source, self.gzipped)
+        blocks = _cut(_not_binary(chunks, self.source), self.block_size)
+        return read_ahead(blocks, 3, f"read {self.source}")
 
     def __iter__(self) -> Iterator[Parsed]:
         parser: BlockParser | None = None
